@@ -1,0 +1,35 @@
+# The course's commands. Each one sets up .venv by itself the first time (and again when
+# pyproject.toml changes); nothing outside this folder is touched.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# JupyterLab refuses to run as root unless told; a learner's own account never needs this.
+ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--allow-root,)
+# Extra arguments for `make lab`, e.g. LAB_ARGS="--no-browser --port=8899".
+LAB_ARGS ?=
+# Extra arguments for `make test`, e.g. TEST_ARGS="-k dual".
+TEST_ARGS ?=
+
+.PHONY: lab test setup notebooks clean
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG) $(LAB_ARGS)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadscope $(TEST_ARGS)
+
+setup: $(STAMP)
+
+# Re-execute every notebook in place (for authors; commit the result).
+notebooks: $(STAMP)
+	$(BIN)/python tests/execute_notebooks.py $(sort $(wildcard notebooks/*.ipynb))
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+clean:
+	rm -rf $(VENV) dist _build .pytest_cache
