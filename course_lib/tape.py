@@ -1,0 +1,1559 @@
+"""Reverse mode: record numpy operations on a tape (a Wengert list), then walk it backwards.
+
+Chapter 2 introduces it. A ``Traced`` value wraps an array and implements numpy's dispatch protocols
+(``__array_ufunc__``, ``__array_function__``), so plain numpy code such as ``np.sum(np.tanh(W @ x))``
+records each operation on a tape as it runs. Every operation (a *primitive*) is stored with staged
+vector-Jacobian product (VJP) rules: a rule takes the operation's output and inputs and returns the
+function that maps an output cotangent ``g`` to an input cotangent. The backward pass visits the tape
+once, from the last entry to the first, and sums cotangents into a local list.
+
+The rules are written in numpy operations themselves, so a rule applied to traced values (an outer
+``grad``) or to ``Dual`` numbers (forward mode) is differentiated again: grad of grad,
+forward-over-reverse and reverse-over-reverse all work. Tags from ``course_lib.nesting`` keep nested
+calls apart (no perturbation confusion).
+
+Public names: ``grad``, ``value_and_grad``, ``vjp``, ``jacrev``, ``hessian``, ``hvp``, ``trace``,
+plus ``Traced`` and ``unbroadcast`` for readers who want to look inside.
+"""
+import contextlib
+import gc
+import operator
+
+import numpy as np
+
+from .nesting import new_tag, tag_of, top_tag
+
+__all__ = ["Traced", "grad", "value_and_grad", "vjp", "jacrev", "hessian", "hvp", "trace",
+           "unbroadcast"]
+
+
+# ---- the tape and the traced value ----------------------------------------------------------
+
+class Tape:
+    """The Wengert list of one ``grad``/``vjp`` call: one entry per recorded operation.
+
+    An entry is a tuple ``(parents, vjps, name, value)``: the tape indices of the traced inputs, the
+    VJP function for each of them, the operation's name and (for ``trace`` only) its output value;
+    otherwise the tape holds just what the VJP functions captured.
+    """
+    __slots__ = ("tag", "entries", "active", "keep_values")
+
+    def __init__(self, tag, keep_values=False):
+        self.tag = tag
+        self.entries = []
+        self.active = True
+        self.keep_values = keep_values  # only trace() shows values; grad keeps what rules capture
+
+    def push(self, value, parents, vjps, name):
+        """Append one entry and return the traced value that stands for its output."""
+        if not self.active:
+            raise RuntimeError("a traced value escaped from the grad/vjp call that created it; "
+                               "return plain results from f instead of keeping traced values")
+        t = Traced.__new__(Traced)
+        t.value = value
+        t._tag = self.tag
+        t._tape = self
+        t._index = len(self.entries)
+        self.entries.append((parents, vjps, name, value if self.keep_values else None))
+        return t
+
+
+class Traced:
+    """A value recorded on a tape: the array (or number) it holds plus its position on the tape.
+
+    Chapter 2 introduces it. ``value`` is stored as it is, so it may itself be a ``Dual`` or a value
+    traced by an outer ``grad`` (that is how derivatives nest). Attributes ``shape``, ``ndim``,
+    ``size``, ``dtype`` and ``T`` read through to the value.
+    """
+    __slots__ = ("value", "_tag", "_tape", "_index")
+    __array_priority__ = 100.0
+
+    def __init__(self, value, tape):
+        self.value = value
+        self._tag = tape.tag
+        self._tape = tape
+        self._index = len(tape.entries)
+        tape.entries.append(((), (), "input", value))
+
+    # -- numpy's dispatch protocols --
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if len(inputs) == 1 and method == "__call__" and not kwargs:
+            prim = _UFUNC_PRIMS.get(ufunc)
+            if prim is not None:  # the common case, a unary function of this traced value
+                v = self.value
+                ans = ufunc(v)
+                return self._tape.push(ans, (self._index,), (prim.makers[0](ans, v),), prim.name)
+        tag = top_tag(inputs)
+        if tag != self._tag:
+            return NotImplemented  # a value from an inner derivative call handles this
+        if method != "__call__":
+            raise NotImplementedError(
+                f"reverse mode has no rule for numpy.{ufunc.__name__}.{method}; "
+                f"write it with numpy functions (for example np.sum instead of np.add.reduce)")
+        if kwargs:
+            raise NotImplementedError(
+                f"reverse mode does not support keyword arguments {sorted(kwargs)} of "
+                f"numpy.{ufunc.__name__}; call it without them (no out=, where=, dtype=)")
+        if ufunc in _NONDIFF_UFUNCS:
+            return ufunc(*[_strip(a, tag) for a in inputs])
+        prim = _UFUNC_PRIMS.get(ufunc)
+        if prim is None:
+            raise NotImplementedError(_no_rule_message(f"numpy.{ufunc.__name__}", inputs, tag))
+        return _record(prim, tag, inputs, {})
+
+    def __array_function__(self, func, types, args, kwargs):
+        tag = top_tag(_flat_args(args) + list(kwargs.values()))
+        if tag != self._tag:
+            return NotImplemented
+        handler = _FUNCTIONS.get(func)
+        if handler is None:
+            raise NotImplementedError(_no_rule_message(f"numpy.{func.__name__}",
+                                                       _flat_args(args), tag))
+        return handler(*args, **kwargs)
+
+    def __array__(self, dtype=None, copy=None):
+        raise TypeError("a traced value cannot be converted to a plain numpy array: the derivative "
+                        "would be lost. Use np.stack/np.concatenate to combine traced values, and "
+                        "numpy functions (not math or Python built-ins) on them.")
+
+    # -- Python operators: the same primitives as the ufuncs --
+    def __add__(self, other):
+        return _binary(_ADD, operator.add, self, other)
+
+    def __radd__(self, other):
+        return _binary(_ADD, operator.add, other, self)
+
+    def __sub__(self, other):
+        return _binary(_SUB, operator.sub, self, other)
+
+    def __rsub__(self, other):
+        return _binary(_SUB, operator.sub, other, self)
+
+    def __mul__(self, other):
+        return _binary(_MUL, operator.mul, self, other)
+
+    def __rmul__(self, other):
+        return _binary(_MUL, operator.mul, other, self)
+
+    def __truediv__(self, other):
+        return _binary(_DIV, operator.truediv, self, other)
+
+    def __rtruediv__(self, other):
+        return _binary(_DIV, operator.truediv, other, self)
+
+    def __pow__(self, other):
+        return _binary(_POW, operator.pow, self, other)
+
+    def __rpow__(self, other):
+        return _binary(_POW, operator.pow, other, self)
+
+    def __matmul__(self, other):
+        return _binary(_MATMUL, operator.matmul, self, other)
+
+    def __rmatmul__(self, other):
+        return _binary(_MATMUL, operator.matmul, other, self)
+
+    def __neg__(self):
+        return _record(_NEG, self._tag, (self,), {}, operator.neg)
+
+    def __pos__(self):
+        return self
+
+    def __abs__(self):
+        return _record(_ABS, self._tag, (self,), {})
+
+    # Comparisons and truth values act on the primal value: branches are piecewise.
+    def __lt__(self, other):
+        return _primal(self) < _primal(other)
+
+    def __le__(self, other):
+        return _primal(self) <= _primal(other)
+
+    def __gt__(self, other):
+        return _primal(self) > _primal(other)
+
+    def __ge__(self, other):
+        return _primal(self) >= _primal(other)
+
+    def __eq__(self, other):
+        return _primal(self) == _primal(other)
+
+    def __ne__(self, other):
+        return _primal(self) != _primal(other)
+
+    __hash__ = object.__hash__
+
+    def __bool__(self):
+        return bool(_primal(self))
+
+    def __float__(self):
+        raise TypeError("float() of a traced value would drop its derivative; keep it as an array "
+                        "(use numpy functions such as np.sin, not math.sin)")
+
+    def __setitem__(self, index, value):
+        raise TypeError("traced values are immutable; build the new array with np.where, "
+                        "np.concatenate or np.stack instead of assigning into it")
+
+    # -- indexing and shape --
+    def __getitem__(self, index):
+        return _record(_GETITEM, self._tag, (self,), {"index": _strip_index(index)})
+
+    def __len__(self):
+        return len(self.value)
+
+    def __iter__(self):
+        for i in range(len(self.value)):
+            yield self[i]
+
+    @property
+    def shape(self):
+        return _shape(self.value)
+
+    @property
+    def ndim(self):
+        return len(_shape(self.value))
+
+    @property
+    def size(self):
+        return int(np.prod(_shape(self.value), dtype=int))
+
+    @property
+    def dtype(self):
+        return getattr(self.value, "dtype", np.dtype(float))
+
+    @property
+    def T(self):
+        return np.transpose(self)
+
+    def transpose(self, *axes):
+        return np.transpose(self, axes if axes else None)
+
+    def reshape(self, *shape):
+        return np.reshape(self, shape[0] if len(shape) == 1 else shape)
+
+    def sum(self, axis=None, keepdims=False):
+        return np.sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return np.mean(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return np.max(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        return np.min(self, axis=axis, keepdims=keepdims)
+
+    def dot(self, other):
+        return np.dot(self, other)
+
+    def ravel(self):
+        return np.ravel(self)
+
+    def __repr__(self):
+        return f"Traced({self.value!r}, tag={self._tag})"
+
+
+# ---- helpers shared by every rule -----------------------------------------------------------
+
+def _shape(x):
+    """Shape of an array, number, Dual or traced value, without converting it."""
+    s = getattr(x, "shape", None)
+    if s is not None:
+        return s if type(s) is tuple else tuple(s)
+    return () if isinstance(x, (float, int)) else np.shape(x)
+
+
+def _primal(x):
+    """Strip every layer (traced values, duals) down to the plain value: for masks and branches."""
+    while tag_of(x):
+        x = x.value if isinstance(x, Traced) else getattr(x, "primal")
+    return x
+
+
+def _strip(x, tag):
+    """The value inside ``x`` if it is traced with ``tag``, else ``x`` itself (a constant)."""
+    return x.value if isinstance(x, Traced) and x._tag == tag else x
+
+
+def _strip_index(index):
+    """Indices are never differentiated: replace traced parts of an index by their primal values."""
+    if isinstance(index, tuple):
+        return tuple(_primal(i) if tag_of(i) else i for i in index)
+    return _primal(index) if tag_of(index) else index
+
+
+def _flat_args(args):
+    """Arguments of a numpy function, with sequences (as in np.concatenate) opened one level."""
+    out = []
+    for a in args:
+        if isinstance(a, (list, tuple)):
+            out.extend(a)
+        else:
+            out.append(a)
+    return out
+
+
+def _no_rule_message(name, args, tag):
+    which = [i for i, a in enumerate(args) if isinstance(a, Traced) and a._tag == tag]
+    return (f"reverse mode has no rule for {name} (traced argument {which[0] if which else '?'}); "
+            f"rewrite the code with supported numpy operations or add a rule to course_lib/tape.py")
+
+
+def _is_plain(g):
+    return not tag_of(g)
+
+
+def unbroadcast(g, shape):
+    """Sum a cotangent over the axes numpy broadcasting added, so it gets the input's shape.
+
+    Chapter 2 introduces it; every binary rule uses it. Args: ``g``, a cotangent of the broadcast
+    output's shape; ``shape``, the input's shape. Returns: an array of shape ``shape``.
+    """
+    gshape = _shape(g)
+    if gshape == shape:
+        return g
+    extra = len(gshape) - len(shape)
+    if extra > 0:
+        g = np.sum(g, axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and gshape[extra + i] != 1)
+    if axes:
+        g = np.sum(g, axis=axes, keepdims=True)
+    if extra < 0:  # a cotangent smaller than its input: only a scalar cotangent gets here
+        g = _broadcast_to(g, shape)
+    return g
+
+
+def _broadcast_to(g, shape):
+    """Repeat a cotangent to ``shape`` (a view for plain arrays, an operation for nested values)."""
+    if _shape(g) == shape:
+        return g
+    if _is_plain(g) or isinstance(g, Traced):
+        return np.broadcast_to(g, shape)
+    return g + np.zeros(shape)  # a Dual: adding zeros broadcasts with any numpy-like type
+
+
+def _keepdims_shape(shape, axis):
+    """The shape a reduction over ``axis`` leaves with keepdims=True."""
+    if axis is None:
+        return (1,) * len(shape)
+    axes = (axis,) if np.ndim(axis) == 0 else tuple(axis)
+    axes = {a % len(shape) for a in axes}
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+# ---- recording an operation -----------------------------------------------------------------
+
+class Primitive:
+    """An operation the tape knows: its forward function and one VJP maker per argument.
+
+    A VJP maker is called as ``maker(ans, *inputs, **kwargs)`` when the operation runs and returns
+    the function ``g -> cotangent of that input``: what it captures is what the backward pass keeps.
+    """
+    __slots__ = ("name", "fwd", "makers")
+
+    def __init__(self, name, fwd, *makers):
+        self.name = name
+        self.fwd = fwd
+        self.makers = makers
+
+    def maker(self, i):
+        """The VJP maker for argument ``i``, or None if that argument has no rule."""
+        return self.makers[i] if i < len(self.makers) else None
+
+
+def _record(prim, tag, args, kwargs, fwd=None):
+    """Run ``prim`` on the values inside ``args`` and record it on the tape of ``tag``."""
+    vals = list(args)
+    parents = []
+    tape = None
+    for i, a in enumerate(args):
+        if isinstance(a, Traced) and a._tag == tag:
+            vals[i] = a.value
+            parents.append(i)
+            tape = a._tape
+    ans = (fwd or prim.fwd)(*vals, **kwargs)
+    vjps = []
+    for i in parents:
+        maker = prim.maker(i)
+        if maker is None:
+            raise NotImplementedError(
+                f"reverse mode has no rule for argument {i} of {prim.name}; "
+                f"pass that argument as a constant (not traced)")
+        vjps.append(maker(ans, *vals, **kwargs))
+    return tape.push(ans, tuple(args[i]._index for i in parents), tuple(vjps), prim.name)
+
+
+def _binary(prim, op, a, b):
+    """A Python operator between ``a`` and ``b``: record it unless an inner value must handle it.
+
+    The same work as ``_record`` for two arguments, written out because scalar loops spend most
+    of their time here.
+    """
+    ta = getattr(a, "_tag", 0)
+    tb = getattr(b, "_tag", 0)
+    if ta >= tb:
+        if a.__class__ is not Traced:
+            return NotImplemented  # a Dual from an inner forward-mode call does the arithmetic
+        tape = a._tape
+        if ta == tb and b.__class__ is Traced:  # both recorded on this tape
+            av, bv = a.value, b.value
+            ans = op(av, bv)
+            mx, my = prim.makers
+            return tape.push(ans, (a._index, b._index), (mx(ans, av, bv), my(ans, av, bv)),
+                             prim.name)
+        av = a.value
+        ans = op(av, b)
+        return tape.push(ans, (a._index,), (prim.makers[0](ans, av, b),), prim.name)
+    if b.__class__ is not Traced:
+        return NotImplemented
+    bv = b.value
+    ans = op(a, bv)
+    return b._tape.push(ans, (b._index,), (prim.makers[1](ans, a, bv),), prim.name)
+
+
+# ---- unary ufuncs: y = f(x), cotangent g * f'(x) --------------------------------------------
+
+_LN2, _LN10 = np.log(2.0), np.log(10.0)
+
+
+def _times_fresh(g, d):
+    """``g * d`` where ``d`` is a temporary the rule just made: multiply in place when both are
+    plain float arrays of one shape (large temporaries cost more to allocate than to multiply)."""
+    if (type(d) is np.ndarray and type(g) is np.ndarray and d.shape == g.shape
+            and d.dtype == g.dtype == np.float64):
+        d *= g
+        return d
+    return g * d
+
+
+def _one_minus_square(a):
+    """1 - a*a, with one temporary for plain arrays (the derivative of tanh)."""
+    if type(a) is np.ndarray and a.dtype == np.float64:
+        d = np.multiply(a, a)
+        return np.subtract(1.0, d, out=d)
+    return 1.0 - a * a
+
+
+_UNARY_RULES = {
+    np.negative: lambda ans, x: lambda g: -g,
+    np.positive: lambda ans, x: lambda g: g,
+    np.exp: lambda ans, x: lambda g: g * ans,
+    np.exp2: lambda ans, x: lambda g: g * ans * _LN2,
+    np.expm1: lambda ans, x: lambda g: g * (ans + 1.0),
+    np.log: lambda ans, x: lambda g: g / x,
+    np.log2: lambda ans, x: lambda g: g / (x * _LN2),
+    np.log10: lambda ans, x: lambda g: g / (x * _LN10),
+    np.log1p: lambda ans, x: lambda g: g / (x + 1.0),
+    np.sqrt: lambda ans, x: lambda g: g * 0.5 / ans,
+    np.cbrt: lambda ans, x: lambda g: g / (3.0 * ans * ans),
+    np.square: lambda ans, x: lambda g: g * 2.0 * x,
+    np.reciprocal: lambda ans, x: lambda g: -g * ans * ans,
+    np.absolute: lambda ans, x: lambda g: g * np.sign(_primal(x)),
+    np.sin: lambda ans, x: lambda g: _times_fresh(g, np.cos(x)),
+    np.cos: lambda ans, x: lambda g: _times_fresh(g, -np.sin(x)),
+    np.tan: lambda ans, x: lambda g: g * (1.0 + ans * ans),
+    np.arcsin: lambda ans, x: lambda g: g / np.sqrt(1.0 - x * x),
+    np.arccos: lambda ans, x: lambda g: -g / np.sqrt(1.0 - x * x),
+    np.arctan: lambda ans, x: lambda g: g / (1.0 + x * x),
+    np.sinh: lambda ans, x: lambda g: g * np.cosh(x),
+    np.cosh: lambda ans, x: lambda g: g * np.sinh(x),
+    np.tanh: lambda ans, x: lambda g: _times_fresh(g, _one_minus_square(ans)),
+    np.arcsinh: lambda ans, x: lambda g: g / np.sqrt(x * x + 1.0),
+    np.arccosh: lambda ans, x: lambda g: g / np.sqrt(x * x - 1.0),
+    np.arctanh: lambda ans, x: lambda g: g / (1.0 - x * x),
+    np.deg2rad: lambda ans, x: lambda g: g * (np.pi / 180.0),
+    np.rad2deg: lambda ans, x: lambda g: g * (180.0 / np.pi),
+}
+_UFUNC_PRIMS = {u: Primitive(u.__name__, u, rule) for u, rule in _UNARY_RULES.items()}
+_UFUNC_PRIMS[np.radians] = _UFUNC_PRIMS[np.deg2rad]
+_UFUNC_PRIMS[np.degrees] = _UFUNC_PRIMS[np.rad2deg]
+_NEG, _ABS = _UFUNC_PRIMS[np.negative], _UFUNC_PRIMS[np.absolute]
+
+
+# ---- binary ufuncs: z = f(x, y), each cotangent unbroadcast to its input's shape -------------
+
+def _binary_prim(ufunc, make_x, make_y):
+    """Register a binary ufunc; each VJP maker's result is unbroadcast to its input's shape.
+
+    A maker ``make(ans, x, y)`` returns ``g -> cotangent`` and captures only what that needs, so
+    the tape keeps no more memory than the rule uses.
+    """
+    def maker_x(ans, x, y):
+        if ans.__class__ in _SCALAR_TYPES:  # a scalar out means scalars in: nothing broadcast
+            return make_x(ans, x, y)
+        return _unbroadcasting(make_x(ans, x, y), _shape(x), _shape(ans))
+
+    def maker_y(ans, x, y):
+        if ans.__class__ in _SCALAR_TYPES:
+            return make_y(ans, x, y)
+        return _unbroadcasting(make_y(ans, x, y), _shape(y), _shape(ans))
+    prim = Primitive(ufunc.__name__, ufunc, maker_x, maker_y)
+    _UFUNC_PRIMS[ufunc] = prim
+    return prim
+
+
+_SCALAR_TYPES = frozenset({float, np.float64})
+
+
+def _unbroadcasting(vjp, shape, out_shape):
+    """Wrap ``vjp`` in ``unbroadcast`` unless the input already had the output's shape."""
+    if shape == out_shape:
+        return vjp
+    return lambda g: unbroadcast(vjp(g), shape)
+
+
+def _identity(g):
+    return g
+
+
+def _pow_x(ans, x, y):
+    if isinstance(y, (int, float)):  # a constant exponent: skip x**1 and x**0 (common in losses)
+        if y == 2:
+            return lambda g: _times_fresh(g, 2.0 * x)
+        return _identity if y == 1 else lambda g: g * (y * x ** (y - 1))
+    return lambda g: g * y * x ** (y - 1)
+
+
+def _pow_y(ans, x, y):
+    # d/dy x**y = log(x) x**y, taken as 0 where x <= 0 (x**y is then only defined for integer y):
+    # log is applied to x where x > 0 and to 1 elsewhere.
+    def vjp(g):
+        positive = _primal(x) > 0
+        return g * ans * np.log(x * positive + (1.0 - positive))
+    return vjp
+
+
+def _max_share(x, y):
+    """Share of the cotangent that goes to ``x`` in max(x, y): 1, 0, or 1/2 at a tie."""
+    xp, yp = _primal(x), _primal(y)
+    return (xp > yp) + 0.5 * (xp == yp)
+
+
+_ADD = _binary_prim(np.add, lambda a, x, y: _identity, lambda a, x, y: _identity)
+_SUB = _binary_prim(np.subtract, lambda a, x, y: _identity, lambda a, x, y: operator.neg)
+_MUL = _binary_prim(np.multiply, lambda a, x, y: lambda g: g * y,
+                    lambda a, x, y: lambda g: g * x)
+_DIV = _binary_prim(np.true_divide, lambda a, x, y: lambda g: g / y,
+                    lambda a, x, y: lambda g: -g * a / y)
+_POW = _binary_prim(np.power, _pow_x, _pow_y)
+_binary_prim(np.maximum, lambda a, x, y: lambda g: g * _max_share(x, y),
+             lambda a, x, y: lambda g: g * _max_share(y, x))
+_binary_prim(np.minimum, lambda a, x, y: lambda g: g * _max_share(y, x),
+             lambda a, x, y: lambda g: g * _max_share(x, y))
+_binary_prim(np.fmax, lambda a, x, y: lambda g: g * _max_share(x, y),
+             lambda a, x, y: lambda g: g * _max_share(y, x))
+_binary_prim(np.fmin, lambda a, x, y: lambda g: g * _max_share(y, x),
+             lambda a, x, y: lambda g: g * _max_share(x, y))
+_binary_prim(np.arctan2, lambda a, y, x: lambda g: g * x / (x * x + y * y),
+             lambda a, y, x: lambda g: -g * y / (x * x + y * y))
+_binary_prim(np.hypot, lambda a, x, y: lambda g: g * x / a, lambda a, x, y: lambda g: g * y / a)
+_binary_prim(np.logaddexp, lambda a, x, y: lambda g: g * np.exp(x - a),
+             lambda a, x, y: lambda g: g * np.exp(y - a))
+_binary_prim(np.logaddexp2, lambda a, x, y: lambda g: g * np.exp2(x - a),
+             lambda a, x, y: lambda g: g * np.exp2(y - a))
+_UFUNC_PRIMS[np.divide] = _DIV
+
+# Piecewise-constant and boolean ufuncs: computed on the values, derivative zero, nothing recorded.
+_NONDIFF_UFUNCS = {
+    np.less, np.less_equal, np.greater, np.greater_equal, np.equal, np.not_equal,
+    np.logical_and, np.logical_or, np.logical_not, np.logical_xor,
+    np.isfinite, np.isnan, np.isinf, np.signbit, np.sign, np.floor, np.ceil, np.trunc, np.rint,
+    np.floor_divide,
+}
+
+
+# ---- matrix products ------------------------------------------------------------------------
+
+def _matmul_vjp_x(ans, a, b):
+    a_nd, b_nd, shape = len(_shape(a)), len(_shape(b)), _shape(a)
+
+    def vjp(g):
+        if b_nd == 1:
+            return g * b if a_nd == 1 else unbroadcast(g[..., None] * b, shape)
+        if a_nd == 1:  # g: (..., n), b: (..., k, n)
+            return unbroadcast(np.matmul(b, g[..., None])[..., 0], shape)
+        return unbroadcast(np.matmul(g, np.swapaxes(b, -1, -2)), shape)
+    return vjp
+
+
+def _matmul_vjp_y(ans, a, b):
+    a_nd, b_nd, shape = len(_shape(a)), len(_shape(b)), _shape(b)
+
+    def vjp(g):
+        if a_nd == 1:
+            return g * a if b_nd == 1 else unbroadcast(a[:, None] * g[..., None, :], shape)
+        if b_nd == 1:  # g: (..., m), a: (..., m, k)
+            return g @ a if a_nd == 2 else unbroadcast(np.matmul(g[..., None, :], a)[..., 0, :],
+                                                       shape)
+        return unbroadcast(np.matmul(np.swapaxes(a, -1, -2), g), shape)
+    return vjp
+
+
+_MATMUL = Primitive("matmul", np.matmul, _matmul_vjp_x, _matmul_vjp_y)
+_UFUNC_PRIMS[np.matmul] = _MATMUL
+
+
+def _dot(a, b, out=None):
+    """np.dot through the tape: a product for scalars, matmul for vectors and matrices."""
+    if out is not None:
+        raise NotImplementedError("numpy.dot(..., out=) is not supported under reverse mode")
+    na, nb = len(_shape(a)), len(_shape(b))
+    if na == 0 or nb == 0:
+        return np.multiply(a, b)
+    if na > 2 or nb > 2:
+        raise NotImplementedError("numpy.dot of arrays with more than 2 dimensions has no reverse "
+                                  "rule; use np.matmul (the @ operator) or np.einsum-free code")
+    return np.matmul(a, b)
+
+
+def _outer(a, b, out=None):
+    return np.multiply(np.reshape(a, (-1, 1)), np.reshape(b, (1, -1)))
+
+
+def _vdot(a, b):
+    return np.sum(np.multiply(np.ravel(a), np.ravel(b)))
+
+
+def _inner(a, b):
+    return np.matmul(a, b) if len(_shape(b)) <= 1 else np.matmul(a, np.swapaxes(b, -1, -2))
+
+
+# ---- reductions -----------------------------------------------------------------------------
+
+def _sum_vjp(ans, x, axis=None, keepdims=False):
+    shape = _shape(x)
+    kshape = _keepdims_shape(shape, axis)
+
+    def vjp(g):
+        if not keepdims:
+            g = np.reshape(g, kshape)
+        return _broadcast_to(g, shape)
+    return vjp
+
+
+def _sum_fwd(x, axis=None, keepdims=False):
+    return np.sum(x, axis=axis, keepdims=keepdims)
+
+
+_SUM = Primitive("sum", _sum_fwd, _sum_vjp)
+
+
+def _extremum_vjp(ans, x, axis=None, keepdims=False):
+    shape = _shape(x)
+    kshape = _keepdims_shape(shape, axis)
+
+    def vjp(g):
+        # The cotangent goes to the entries equal to the extremum, shared equally between ties.
+        hit = (_primal(x) == np.reshape(_primal(ans), kshape))
+        share = hit / np.sum(hit, axis=axis, keepdims=True)
+        return _broadcast_to(np.reshape(g, kshape), shape) * share
+    return vjp
+
+
+_MAX = Primitive("max", lambda x, axis=None, keepdims=False: np.max(x, axis=axis,
+                                                                     keepdims=keepdims),
+                 _extremum_vjp)
+_MIN = Primitive("min", lambda x, axis=None, keepdims=False: np.min(x, axis=axis,
+                                                                     keepdims=keepdims),
+                 _extremum_vjp)
+
+
+def _reduction(prim):
+    def handler(a, axis=None, dtype=None, out=None, keepdims=False, **kwargs):
+        if out is not None or kwargs:
+            raise NotImplementedError(f"numpy.{prim.name} with {sorted(kwargs) or ['out']} is "
+                                      f"not supported under reverse mode")
+        if isinstance(axis, list):
+            axis = tuple(axis)
+        return _record(prim, a._tag, (a,), {"axis": axis, "keepdims": keepdims})
+    return handler
+
+
+def _mean(a, axis=None, dtype=None, out=None, keepdims=False):
+    shape = _shape(a)
+    kshape = _keepdims_shape(shape, axis)
+    count = int(np.prod(shape, dtype=int) // max(np.prod(kshape, dtype=int), 1))
+    return np.sum(a, axis=axis, keepdims=keepdims) / count
+
+
+def _var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+    shape = _shape(a)
+    count = int(np.prod(shape, dtype=int) // max(np.prod(_keepdims_shape(shape, axis),
+                                                         dtype=int), 1))
+    centred = a - np.mean(a, axis=axis, keepdims=True)
+    return np.sum(centred * centred, axis=axis, keepdims=keepdims) / (count - ddof)
+
+
+def _std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
+    return np.sqrt(_var(a, axis=axis, ddof=ddof, keepdims=keepdims))
+
+
+def _norm(x, ord=None, axis=None, keepdims=False):
+    if ord not in (None, 2, "fro") or (ord == 2 and axis is None and len(_shape(x)) > 1):
+        raise NotImplementedError(f"numpy.linalg.norm with ord={ord!r} has no reverse rule; "
+                                  f"only the Euclidean/Frobenius norm (ord=None) is supported")
+    return np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims))
+
+
+def _cumsum_vjp(ans, x, axis=None):
+    shape = _shape(x)
+
+    def vjp(g):
+        if axis is None:
+            return np.reshape(np.flip(np.cumsum(np.flip(g))), shape)
+        return np.flip(np.cumsum(np.flip(g, axis), axis=axis), axis)
+    return vjp
+
+
+_CUMSUM = Primitive("cumsum", lambda x, axis=None: np.cumsum(x, axis=axis), _cumsum_vjp)
+
+
+def _flip_vjp(ans, x, axis=None):
+    return lambda g: np.flip(g, axis)
+
+
+_FLIP = Primitive("flip", lambda x, axis=None: np.flip(x, axis), _flip_vjp)
+
+
+# ---- shapes: reshape, transpose, broadcast --------------------------------------------------
+
+def _reshape_vjp(ans, x, shape):
+    old = _shape(x)
+    return lambda g: np.reshape(g, old)
+
+
+_RESHAPE = Primitive("reshape", lambda x, shape: np.reshape(x, shape), _reshape_vjp)
+
+
+def _transpose_vjp(ans, x, axes=None):
+    inverse = None if axes is None else tuple(np.argsort(axes))
+    return lambda g: np.transpose(g, inverse)
+
+
+_TRANSPOSE = Primitive("transpose", lambda x, axes=None: np.transpose(x, axes), _transpose_vjp)
+
+
+def _broadcast_to_vjp(ans, x, shape):
+    old = _shape(x)
+    return lambda g: unbroadcast(g, old)
+
+
+_BROADCAST = Primitive("broadcast_to", lambda x, shape: np.broadcast_to(x, shape),
+                       _broadcast_to_vjp)
+
+
+def _swapaxes(a, axis1, axis2):
+    axes = list(range(len(_shape(a))))
+    axes[axis1], axes[axis2] = axes[axis2], axes[axis1]
+    return np.transpose(a, axes)
+
+
+def _moveaxis(a, source, destination):
+    nd = len(_shape(a))
+    axes = [i for i in range(nd) if i != source % nd]
+    axes.insert(destination % nd, source % nd)
+    return np.transpose(a, axes)
+
+
+def _expand_dims(a, axis):
+    shape = list(_shape(a))
+    axes = (axis,) if np.ndim(axis) == 0 else tuple(axis)
+    nd = len(shape) + len(axes)
+    for ax in sorted(ax % nd for ax in axes):
+        shape.insert(ax, 1)
+    return np.reshape(a, tuple(shape))
+
+
+def _squeeze(a, axis=None):
+    shape = _shape(a)
+    if axis is None:
+        return np.reshape(a, tuple(n for n in shape if n != 1))
+    axes = {ax % len(shape) for ax in ((axis,) if np.ndim(axis) == 0 else axis)}
+    return np.reshape(a, tuple(n for i, n in enumerate(shape) if i not in axes))
+
+
+def _atleast_1d(a):
+    return np.reshape(a, (1,)) if len(_shape(a)) == 0 else a
+
+
+def _atleast_2d(a):
+    nd = len(_shape(a))
+    return np.reshape(a, (1,) * (2 - nd) + _shape(a)) if nd < 2 else a
+
+
+# ---- indexing -------------------------------------------------------------------------------
+
+def _is_basic(index):
+    """True for indices made only of ints, slices, None and Ellipsis (no repeated elements)."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(isinstance(p, (int, np.integer, slice)) or p is None or p is Ellipsis
+               for p in parts)
+
+
+def _unindex_fwd(g, index, shape):
+    """Scatter ``g`` into zeros of ``shape`` at ``index`` (repeated indices add up)."""
+    out = np.zeros(shape, dtype=np.result_type(g, float))
+    if _is_basic(index):
+        out[index] = g
+    else:
+        np.add.at(out, index, g)
+    return out
+
+
+def _unindex(g, index, shape):
+    """The adjoint of indexing, itself a recorded operation (its VJP is indexing again)."""
+    if isinstance(g, Traced):
+        return _record(_UNINDEX, g._tag, (g,), {"index": index, "shape": shape})
+    if _is_plain(g):
+        return _unindex_fwd(g, index, shape)
+    # A Dual: indexing is linear, so scatter its primal and tangent parts separately.
+    return type(g)(_unindex(g.primal, index, shape), _unindex(g.tangent, index, shape), g._tag)
+
+
+_UNINDEX = Primitive("unindex", _unindex_fwd, lambda ans, g, index, shape: lambda gg: gg[index])
+
+
+def _getitem_vjp(ans, x, index):
+    shape = _shape(x)
+    return lambda g: _unindex(g, index, shape)
+
+
+_GETITEM = Primitive("getitem", lambda x, index: x[index], _getitem_vjp)
+
+
+# ---- joining and selecting ------------------------------------------------------------------
+
+def _concat_fwd(*arrays, axis=0):
+    return np.concatenate(arrays, axis=axis)
+
+
+class _VarargPrimitive(Primitive):
+    """A primitive taking any number of array arguments (np.concatenate): rules by position."""
+    __slots__ = ("maker_k",)
+
+    def __init__(self, name, fwd, maker_k):
+        super().__init__(name, fwd)
+        self.maker_k = maker_k
+
+    def maker(self, i):
+        return self.maker_k(i)
+
+
+def _concat_maker(k):
+    """The rule for the k-th array of a concatenation: slice its part out of the cotangent."""
+    def maker(ans, *arrays, axis=0):
+        ax = axis % len(_shape(arrays[0]))
+        start = sum(_shape(a)[ax] for a in arrays[:k])
+        index = (slice(None),) * ax + (slice(start, start + _shape(arrays[k])[ax]),)
+        return lambda g: g[index]
+    return maker
+
+
+_CONCAT = _VarargPrimitive("concatenate", _concat_fwd, _concat_maker)
+
+
+def _concatenate(arrays, axis=0, out=None, **kwargs):
+    if out is not None or kwargs:
+        raise NotImplementedError("numpy.concatenate with out=/dtype= is not supported under "
+                                  "reverse mode")
+    arrays = tuple(arrays)
+    if axis is None:
+        arrays, axis = tuple(np.ravel(a) for a in arrays), 0
+    return _record(_CONCAT, top_tag(arrays), arrays, {"axis": axis})
+
+
+def _stack(arrays, axis=0, out=None, **kwargs):
+    arrays = tuple(arrays)
+    return _concatenate([_expand_dims(a, axis) for a in arrays], axis=axis, out=out, **kwargs)
+
+
+def _hstack(tup, **kwargs):
+    arrays = [_atleast_1d(a) for a in tup]
+    return _concatenate(arrays, axis=0 if len(_shape(arrays[0])) == 1 else 1)
+
+
+def _vstack(tup, **kwargs):
+    return _concatenate([_atleast_2d(a) for a in tup], axis=0)
+
+
+def _select(mask, g):
+    """``g`` where ``mask`` holds, else 0 (np.where for arrays, a product for other types)."""
+    if _is_plain(g) or isinstance(g, Traced):
+        return np.where(mask, g, 0.0)
+    return g * mask
+
+
+def _where_fwd(cond, x, y):
+    return np.where(cond, x, y)
+
+
+def _where_maker(pick):
+    def maker(ans, cond, x, y):
+        shape = _shape(x if pick else y)
+        c = _primal(cond)
+        mask = c if pick else np.logical_not(c)
+        return lambda g: unbroadcast(_select(mask, g), shape)
+    return maker
+
+
+_WHERE = Primitive("where", _where_fwd, None, _where_maker(True), _where_maker(False))
+
+
+def _where(condition, x=None, y=None):
+    if x is None or y is None:
+        raise NotImplementedError("numpy.where with one argument returns indices; call it on the "
+                                  "condition's values (a comparison gives a plain array)")
+    cond = _primal(condition) if tag_of(condition) else condition
+    return _record(_WHERE, top_tag((x, y)), (cond, x, y), {})
+
+
+def _clip_maker(ans, a, a_min, a_max):
+    shape = _shape(a)
+    ap = _primal(a)
+    inside = np.ones(np.shape(ap), dtype=bool)
+    if a_min is not None:
+        inside &= ap >= _primal(a_min)
+    if a_max is not None:
+        inside &= ap <= _primal(a_max)
+    return lambda g: unbroadcast(_select(inside, g), shape)
+
+
+_CLIP = Primitive("clip", lambda a, a_min, a_max: np.clip(a, a_min, a_max), _clip_maker)
+
+
+def _clip(a, a_min=None, a_max=None, out=None, **kwargs):
+    if out is not None or kwargs:
+        raise NotImplementedError("numpy.clip with out= is not supported under reverse mode")
+    return _record(_CLIP, top_tag((a, a_min, a_max)), (a, a_min, a_max), {})
+
+
+# ---- more array functions, built from the primitives above ----------------------------------
+# Each is a composition of recorded operations (slices, concatenation, products), so it needs no
+# rule of its own and is differentiable to any order.
+
+def _along(axis, nd, index):
+    """An index that applies ``index`` on ``axis`` and takes everything on the other axes."""
+    return (slice(None),) * (axis % nd) + (index,)
+
+
+def _diff(a, n=1, axis=-1):
+    nd = len(_shape(a))
+    for _ in range(n):
+        a = a[_along(axis, nd, slice(1, None))] - a[_along(axis, nd, slice(None, -1))]
+    return a
+
+
+def _roll(a, shift, axis=None):
+    if axis is None:
+        return np.reshape(_roll(np.ravel(a), shift, 0), _shape(a))
+    if not isinstance(axis, int):
+        for s, ax in zip(np.broadcast_to(shift, len(axis)), axis):
+            a = _roll(a, int(s), ax)
+        return a
+    nd, size = len(_shape(a)), _shape(a)[axis]
+    k = int(shift) % size if size else 0
+    if k == 0:
+        return a
+    return np.concatenate([a[_along(axis, nd, slice(size - k, None))],
+                           a[_along(axis, nd, slice(None, size - k))]], axis=axis)
+
+
+def _diagonal(a, offset=0, axis1=0, axis2=1):
+    if len(_shape(a)) != 2 or (axis1, axis2) != (0, 1):
+        raise NotImplementedError("numpy.diagonal under reverse mode supports 2-d arrays with the "
+                                  "default axes only")
+    rows, cols = _shape(a)
+    i = np.arange(max(0, -offset), min(rows, cols - offset))
+    return a[i, i + offset]
+
+
+def _trace(a, offset=0, axis1=0, axis2=1, dtype=None, out=None):
+    return np.sum(_diagonal(a, offset, axis1, axis2))
+
+
+def _repeat(a, repeats, axis=None):
+    if axis is None:
+        a, axis = np.ravel(a), 0
+    nd = len(_shape(a))
+    index = np.repeat(np.arange(_shape(a)[axis]), repeats)
+    return a[_along(axis, nd, index)]
+
+
+def _tile(a, reps):
+    reps = (reps,) if np.ndim(reps) == 0 else tuple(reps)
+    nd = max(len(reps), len(_shape(a)))
+    a = np.reshape(a, (1,) * (nd - len(_shape(a))) + _shape(a))
+    reps = (1,) * (nd - len(reps)) + reps
+    for axis, r in enumerate(reps):
+        if r != 1:
+            a = np.concatenate([a] * r, axis=axis)
+    return a
+
+
+def _column_stack(tup):
+    return _concatenate([np.reshape(a, (-1, 1)) if len(_shape(a)) < 2 else a for a in tup],
+                        axis=1)
+
+
+def _cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
+    if axis is not None or (axisa, axisb, axisc) != (-1, -1, -1) or _shape(a)[-1] != 3 \
+            or _shape(b)[-1] != 3:
+        raise NotImplementedError("numpy.cross under reverse mode supports 3-vectors along the "
+                                  "last axis only")
+    a0, a1, a2 = a[..., 0], a[..., 1], a[..., 2]
+    b0, b1, b2 = b[..., 0], b[..., 1], b[..., 2]
+    return np.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=-1)
+
+
+def _kron(a, b):
+    if len(_shape(a)) != len(_shape(b)) or len(_shape(a)) not in (1, 2):
+        raise NotImplementedError("numpy.kron under reverse mode supports two 1-d or two 2-d "
+                                  "arrays only")
+    if len(_shape(a)) == 1:
+        return np.ravel(_outer(a, b))
+    (m, n), (p, q) = _shape(a), _shape(b)
+    a4 = np.reshape(a, (m, 1, n, 1))
+    b4 = np.reshape(b, (1, p, 1, q))
+    return np.reshape(a4 * b4, (m * p, n * q))
+
+
+# einsum: one primitive. The cotangent of operand k is itself an einsum: the output cotangent
+# contracted with the other operands, back onto operand k's indices (indices that appear only in
+# operand k are summed away in the forward pass, so they come back by a product with ones).
+
+def _parse_einsum(subscripts, n_operands):
+    if "..." in subscripts or "->" not in subscripts:
+        raise NotImplementedError("numpy.einsum under reverse mode needs explicit output "
+                                  "subscripts ('ij,jk->ik') and no '...'")
+    inputs, output = subscripts.replace(" ", "").split("->")
+    inputs = inputs.split(",")
+    if len(inputs) != n_operands or any(len(set(s)) != len(s) for s in inputs):
+        raise NotImplementedError("numpy.einsum under reverse mode does not support an index "
+                                  "repeated within one operand (such as 'ii->i')")
+    return inputs, output
+
+
+def _einsum_maker(k):
+    def maker(ans, *operands, subscripts):
+        inputs, output = _parse_einsum(subscripts, len(operands))
+        others = [(s, op) for i, (s, op) in enumerate(zip(inputs, operands)) if i != k]
+        known = set(output).union(*[set(s) for s, _ in others])
+        sizes = dict(zip(inputs[k], _shape(operands[k])))
+        ones = [(c, np.ones(sizes[c])) for c in inputs[k] if c not in known]
+        spec = ",".join([output] + [s for s, _ in others] + [c for c, _ in ones])
+        return lambda g: np.einsum(f"{spec}->{inputs[k]}", g, *[op for _, op in others],
+                                   *[o for _, o in ones])
+    return maker
+
+
+_EINSUM = _VarargPrimitive("einsum",
+                           lambda *operands, subscripts: np.einsum(subscripts, *operands),
+                           _einsum_maker)
+
+
+def _einsum(subscripts, *operands, **kwargs):
+    if kwargs or not isinstance(subscripts, str):
+        raise NotImplementedError("numpy.einsum under reverse mode takes a subscripts string and "
+                                  "operands only (no optimize=, out=, or interleaved form)")
+    _parse_einsum(subscripts, len(operands))
+    return _record(_EINSUM, top_tag(operands), operands, {"subscripts": subscripts})
+
+
+def _tensordot(a, b, axes=2):
+    na, nb = len(_shape(a)), len(_shape(b))
+    if isinstance(axes, int):
+        axes_a, axes_b = list(range(na - axes, na)), list(range(axes))
+    else:
+        axes_a, axes_b = [list(np.atleast_1d(ax)) for ax in axes]
+    letters = iter("abcdefghijklmnopqrstuvwxyz")
+    sa = [next(letters) for _ in range(na)]
+    sb = [next(letters) for _ in range(nb)]
+    for i, j in zip(axes_a, axes_b):
+        sb[j % nb] = sa[i % na]
+    contracted = {sa[i % na] for i in axes_a}
+    out = [c for c in sa if c not in contracted] + [c for c in sb if c not in contracted]
+    return _einsum(f"{''.join(sa)},{''.join(sb)}->{''.join(out)}", a, b)
+
+
+# ---- the table numpy's __array_function__ dispatch consults ---------------------------------
+
+def _like(fill):
+    """zeros_like/ones_like of a traced value: a plain constant array of its shape."""
+    def handler(a, dtype=None, **kwargs):
+        return np.full(_shape(a), fill, dtype=dtype or float)
+    return handler
+
+
+def _full_like(a, fill_value, dtype=None, **kwargs):
+    return np.full(_shape(a), _primal(fill_value), dtype=dtype or float)
+
+
+def _plain_result(func):
+    """Functions of the values that have no derivative (argmax, shape, ...): run on primals."""
+    def handler(*args, **kwargs):
+        return func(*[_primal(a) for a in args], **kwargs)
+    return handler
+
+
+_FUNCTIONS = {
+    np.sum: _reduction(_SUM),
+    np.max: _reduction(_MAX),
+    np.amax: _reduction(_MAX),
+    np.min: _reduction(_MIN),
+    np.amin: _reduction(_MIN),
+    np.mean: _mean,
+    np.var: _var,
+    np.std: _std,
+    np.linalg.norm: _norm,
+    np.cumsum: lambda a, axis=None: _record(_CUMSUM, a._tag, (a,), {"axis": axis}),
+    np.flip: lambda m, axis=None: _record(_FLIP, m._tag, (m,), {"axis": axis}),
+    np.dot: _dot,
+    np.outer: _outer,
+    np.vdot: _vdot,
+    np.inner: _inner,
+    np.reshape: lambda a, *args, **kwargs: _record(
+        _RESHAPE, a._tag, (a,),
+        {"shape": (args[0] if args else kwargs.get("shape", kwargs.get("newshape")))}),
+    np.ravel: lambda a, order="C": _record(_RESHAPE, a._tag, (a,), {"shape": (-1,)}),
+    np.transpose: lambda a, axes=None: _record(
+        _TRANSPOSE, a._tag, (a,), {"axes": None if axes is None else tuple(axes)}),
+    np.broadcast_to: lambda array, shape, subok=False: _record(
+        _BROADCAST, array._tag, (array,), {"shape": tuple(np.atleast_1d(shape))}),
+    np.swapaxes: _swapaxes,
+    np.moveaxis: _moveaxis,
+    np.expand_dims: _expand_dims,
+    np.squeeze: _squeeze,
+    np.atleast_1d: _atleast_1d,
+    np.atleast_2d: _atleast_2d,
+    np.concatenate: _concatenate,
+    np.stack: _stack,
+    np.hstack: _hstack,
+    np.vstack: _vstack,
+    np.where: _where,
+    np.clip: _clip,
+    np.copy: lambda a, **kwargs: a,
+    np.zeros_like: _like(0.0),
+    np.ones_like: _like(1.0),
+    np.full_like: _full_like,
+    np.shape: lambda a: _shape(a),
+    np.ndim: lambda a: len(_shape(a)),
+    np.size: lambda a, axis=None: int(np.prod(_shape(a), dtype=int)) if axis is None
+    else _shape(a)[axis],
+    np.argmax: _plain_result(np.argmax),
+    np.argmin: _plain_result(np.argmin),
+    np.argsort: _plain_result(np.argsort),
+    np.isclose: _plain_result(np.isclose),
+    np.allclose: _plain_result(np.allclose),
+    np.array_equal: _plain_result(np.array_equal),
+    np.round: _plain_result(np.round),
+    np.diff: _diff,
+    np.roll: _roll,
+    np.real: lambda val: val,
+    np.diagonal: _diagonal,
+    np.trace: _trace,
+    np.repeat: _repeat,
+    np.tile: _tile,
+    np.column_stack: _column_stack,
+    np.cross: _cross,
+    np.kron: _kron,
+    np.einsum: _einsum,
+    np.tensordot: _tensordot,
+}
+
+
+# ---- the backward pass ----------------------------------------------------------------------
+
+def _backward(entries, seeds, keep=None):
+    """Walk the tape from its end, summing cotangents into a local list; return that list.
+
+    ``seeds`` maps tape indices to output cotangents. Entries in ``keep`` (the inputs) keep their
+    cotangent; the others are dropped once used, so memory falls as the walk proceeds. The walk is
+    a loop, not recursion: any tape length works.
+    """
+    with _gc_paused():
+        return _walk(entries, seeds, keep)
+
+
+def _walk(entries, seeds, keep):
+    ct = [None] * len(entries)
+    start = -1
+    for i, g in seeds:
+        ct[i] = g if ct[i] is None else ct[i] + g
+        start = max(start, i)
+    for i in range(start, -1, -1):
+        g = ct[i]
+        if g is None:
+            continue
+        parents, vjps = entries[i][0], entries[i][1]
+        if not parents:
+            continue
+        if keep is None or i not in keep:
+            ct[i] = None
+        for p, fn in zip(parents, vjps):
+            c = fn(g)
+            old = ct[p]
+            ct[p] = c if old is None else old + c
+    return ct
+
+
+# ---- arguments as trees: arrays, or tuples/lists/dicts of them ------------------------------
+
+def _flatten(tree):
+    """Leaves of ``tree`` in order and a function that rebuilds the same structure from leaves."""
+    if isinstance(tree, (tuple, list)):
+        parts = [_flatten(t) for t in tree]
+        leaves = [leaf for p in parts for leaf in p[0]]
+        counts = [len(p[0]) for p in parts]
+        kind = type(tree)
+
+        def unflatten(new):
+            out, k = [], 0
+            for (_, un), n in zip(parts, counts):
+                out.append(un(new[k:k + n]))
+                k += n
+            return kind(out)
+        return leaves, unflatten
+    if isinstance(tree, dict):
+        keys = list(tree)
+        leaves, unflat = _flatten([tree[k] for k in keys])
+        return leaves, lambda new: dict(zip(keys, unflat(new)))
+    return [tree], lambda new: new[0]
+
+
+def _as_float(x):
+    """Inputs become float arrays (ints would truncate); Duals and traced values stay as they are."""
+    if tag_of(x):
+        return x
+    if isinstance(x, float):
+        return x
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "fc":
+        arr = arr.astype(float)
+    return arr
+
+
+def _zeros_for(x):
+    return np.zeros(_shape(x))
+
+
+def _finish(ct, x):
+    """The cotangent of input ``x``: zeros if the output did not depend on it, plain arrays fresh."""
+    if ct is None:
+        return _zeros_for(x)
+    if _is_plain(ct):
+        arr = np.array(ct, dtype=np.result_type(ct, float))
+        return arr[()] if arr.ndim == 0 else arr
+    return ct
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """Pause the cycle collector while a tape is built and walked.
+
+    A tape creates many small objects that all stay alive until the backward pass, so the collector
+    would scan the growing tape again and again for nothing (it costs up to 2x on scalar loops).
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _trace_call(f, args, argnums, keep_values=False):
+    """Run ``f`` with the arguments in ``argnums`` traced; return (output, tape, leaves, unflatten)."""
+    tag = new_tag()
+    tape = Tape(tag, keep_values)
+    args = list(args)
+    structure = []
+    for n in argnums:
+        leaves, unflatten = _flatten(args[n])
+        leaves = [_as_float(x) for x in leaves]
+        traced = [Traced(x, tape) for x in leaves]
+        structure.append((leaves, unflatten, [t._index for t in traced]))
+        args[n] = unflatten(traced)
+    try:
+        with _gc_paused():
+            out = f(*args)
+    finally:
+        tape.active = False
+    return out, tape, structure
+
+
+def _normalize_argnums(argnums, nargs):
+    single = isinstance(argnums, int)
+    nums = (argnums,) if single else tuple(argnums)
+    for n in nums:
+        if not -nargs <= n < nargs:
+            raise ValueError(f"argnums={argnums!r} does not fit a call with {nargs} positional "
+                             f"argument(s)")
+    return single, tuple(n % nargs for n in nums)
+
+
+# ---- the public transformations -------------------------------------------------------------
+
+def value_and_grad(f, argnums=0):
+    """Return a function computing ``f(*args)`` and its gradient in one forward and one backward pass.
+
+    Chapter 2 introduces it. Args: ``f``, a function with a scalar output written in numpy;
+    ``argnums``, the position (or tuple of positions) of the argument(s) to differentiate; each may
+    be an array or a tuple/list/dict of arrays. Returns: ``(value, gradient)``, the gradient with
+    the structure and shapes of the argument (a tuple of those for a tuple of argnums).
+    """
+    def value_and_grad_f(*args):
+        single, nums = _normalize_argnums(argnums, len(args))
+        out, tape, structure = _trace_call(f, args, nums)
+        mine = isinstance(out, Traced) and out._tag == tape.tag
+        value = out.value if mine else out
+        if _shape(value) != ():
+            raise TypeError(f"grad only applies to scalar-output functions, but f returned shape "
+                            f"{_shape(value)}; use jacrev for the Jacobian or vjp for a "
+                            f"vector-Jacobian product")
+        if mine:
+            keep = {i for _, _, idx in structure for i in idx}
+            ct = _backward(tape.entries, [(out._index, 1.0)], keep)
+        else:
+            ct = []
+        tape.entries = []  # release the tape: the intermediates can be freed now
+        grads = []
+        for leaves, unflatten, idx in structure:
+            grads.append(unflatten([_finish(ct[i] if ct else None, x)
+                                    for x, i in zip(leaves, idx)]))
+        return value, (grads[0] if single else tuple(grads))
+    value_and_grad_f.__name__ = f"value_and_grad({getattr(f, '__name__', 'f')})"
+    return value_and_grad_f
+
+
+def grad(f, argnums=0):
+    """Return the function computing the gradient of the scalar function ``f`` by reverse mode.
+
+    Chapter 2 introduces it. Args: ``f``, scalar-output numpy code; ``argnums``, which positional
+    argument(s) to differentiate (arrays or tuples/lists/dicts of arrays). Returns: a function with
+    the arguments of ``f`` returning the gradient in the structure and shapes of that argument.
+    Nested calls (grad of grad) give higher derivatives.
+    """
+    vg = value_and_grad(f, argnums)
+
+    def grad_f(*args):
+        return vg(*args)[1]
+    grad_f.__name__ = f"grad({getattr(f, '__name__', 'f')})"
+    return grad_f
+
+
+def vjp(f, *primals):
+    """Evaluate ``f(*primals)`` and return its value with the pullback ``u -> u^T J``.
+
+    Chapter 2 introduces it. Args: ``f``, numpy code; ``primals``, its arguments (arrays or trees of
+    arrays). Returns: ``(y, pullback)``; ``pullback(u)`` takes a cotangent ``u`` with the structure
+    and shapes of ``y`` and returns the cotangent of each primal (one value for one primal, else a
+    tuple). The pullback may be called many times.
+    """
+    out, tape, structure = _trace_call(f, primals, tuple(range(len(primals))))
+    out_leaves, out_unflatten = _flatten(out)
+    mine = [isinstance(o, Traced) and o._tag == tape.tag for o in out_leaves]
+    y = out_unflatten([o.value if m else o for o, m in zip(out_leaves, mine)])
+    y_leaves = [o.value if m else o for o, m in zip(out_leaves, mine)]
+    keep = {i for _, _, idx in structure for i in idx}
+
+    def pullback(u):
+        u_leaves, _ = _flatten(u)
+        if len(u_leaves) != len(out_leaves):
+            raise ValueError(f"the cotangent must have the structure of f's output "
+                             f"({len(out_leaves)} array(s)), got {len(u_leaves)}")
+        seeds = []
+        for o, m, uu, yy in zip(out_leaves, mine, u_leaves, y_leaves):
+            if _shape(uu) != _shape(yy):
+                raise ValueError(f"the cotangent has shape {_shape(uu)} but f's output has shape "
+                                 f"{_shape(yy)}; they must match")
+            if m:
+                seeds.append((o._index, uu))
+        ct = _backward(tape.entries, seeds, keep) if seeds else None
+        results = [unflatten([_finish(ct[i] if ct else None, x) for x, i in zip(leaves, idx)])
+                   for leaves, unflatten, idx in structure]
+        return results[0] if len(results) == 1 else tuple(results)
+    return y, pullback
+
+
+def jacrev(f, argnums=0):
+    """Return the function computing the Jacobian of ``f`` by reverse mode, one row per output.
+
+    Chapter 2 introduces it. Args: ``f``, array-to-array numpy code; ``argnums``, the array argument
+    to differentiate. Returns: a function giving an array of shape ``y.shape + x.shape``.
+    """
+    if not isinstance(argnums, int):
+        raise TypeError("jacrev differentiates one array argument: pass an int argnums")
+
+    def jac_f(*args):
+        args = list(args)
+        n = argnums % len(args)
+        x = _as_float(args[n])
+        if isinstance(x, (tuple, list, dict)):
+            raise TypeError("jacrev needs an array argument; flatten the tree into one array")
+
+        def f_of_x(xx):
+            return f(*args[:n], xx, *args[n + 1:])
+        y, pullback = vjp(f_of_x, x)
+        yshape, xshape = _shape(y), _shape(x)
+        m = int(np.prod(yshape, dtype=int))
+        rows = []
+        for k in range(m):
+            u = np.zeros(m)
+            u[k] = 1.0
+            rows.append(pullback(np.reshape(u, yshape)))
+        if m == 0:
+            return np.zeros(yshape + xshape)
+        if all(_is_plain(r) for r in rows):
+            return np.reshape(np.stack([np.asarray(r) for r in rows]), yshape + xshape)
+        return np.reshape(np.stack([r + np.zeros(xshape) for r in rows]), yshape + xshape)
+    jac_f.__name__ = f"jacrev({getattr(f, '__name__', 'f')})"
+    return jac_f
+
+
+def _forward_mode():
+    """course_lib.dual's ``jvp`` if that module is available, else None."""
+    try:
+        from . import dual
+    except ImportError:
+        return None
+    return getattr(dual, "jvp", None)
+
+
+def hvp(f, x, v):
+    """Return the Hessian of scalar ``f`` at ``x`` applied to ``v``, without forming the Hessian.
+
+    Chapter 2 introduces it. Computed as the directional derivative of ``grad(f)`` along ``v``
+    (forward-over-reverse, with ``Dual`` numbers through the tape), which costs a small constant
+    times one gradient. Args: ``x`` and ``v``, arrays of the same shape. Returns: an array of that
+    shape.
+    """
+    x = _as_float(x)
+    v = _as_float(v)
+    if _shape(x) != _shape(v):
+        raise ValueError(f"hvp needs x and v of the same shape, got {_shape(x)} and {_shape(v)}")
+    jvp = _forward_mode()
+    if jvp is not None:
+        return _finish(jvp(grad(f), x, v)[1], x)
+    return hvp_reverse(f, x, v)
+
+
+def hvp_reverse(f, x, v):
+    """The Hessian-vector product by reverse-over-reverse: the gradient of <grad f(x), v>."""
+    g = grad(f)
+    return grad(lambda xx: np.sum(g(xx) * v))(x)
+
+
+def hessian(f, argnums=0):
+    """Return the function computing the Hessian of scalar ``f``: the Jacobian of its gradient.
+
+    Chapter 2 introduces it. Built as ``jacrev(grad(f))`` (reverse-over-reverse). Args: ``f``,
+    scalar-output numpy code; ``argnums``, the array argument. Returns: a function giving an array
+    of shape ``x.shape + x.shape``.
+    """
+    return jacrev(grad(f, argnums), argnums)
+
+
+# ---- printing the tape as a Wengert list ----------------------------------------------------
+
+_OP_SYMBOLS = {"add": "{} + {}", "subtract": "{} - {}", "multiply": "{} * {}",
+               "true_divide": "{} / {}", "power": "{} ** {}", "negative": "-{}",
+               "matmul": "{} @ {}"}
+
+
+class Trace:
+    """A recorded tape with its values and adjoints, printable as a Wengert list (chapter 2).
+
+    Rows are numbered as in Baydin et al. (2018): the n inputs are v_{1-n} .. v_0, the operations
+    v_1, v_2, ... Attributes: ``rows`` (a list of dicts with keys ``var``, ``op``, ``inputs``,
+    ``value``, ``adjoint``), ``value`` (the output) and ``grads`` (the input adjoints).
+    """
+
+    def __init__(self, rows, value, grads, entries, n_inputs):
+        self.rows = rows
+        self.value = value
+        self.grads = grads
+        self._entries = entries
+        self._n_inputs = n_inputs
+
+    def _name(self, i):
+        return f"v{i - self._n_inputs + 1}"
+
+    def tangents(self, *dx):
+        """Push an input tangent forwards through the recorded scalar tape (the forward trace).
+
+        For scalars each local derivative is one number, the same in both directions, so the VJP
+        rule applied to a tangent gives the JVP. Args: one tangent per input. Returns: a list of
+        the tangent of every row.
+        """
+        if len(dx) != self._n_inputs:
+            raise ValueError(f"give one tangent per input ({self._n_inputs})")
+        if any(_shape(e[3]) != () for e in self._entries):
+            raise ValueError("tangents() works on scalar tapes only; use course_lib.dual for arrays")
+        tan = []
+        for i, (parents, vjps, _, _) in enumerate(self._entries):
+            if i < self._n_inputs:
+                tan.append(float(dx[i]))
+            else:
+                tan.append(float(sum(fn(tan[p]) for p, fn in zip(parents, vjps))))
+        return tan
+
+    def table(self, digits=4, tangents=None):
+        """The Wengert list as text: one row per variable, with value and adjoint (and tangent)."""
+        head = f"{'var':>5}  {'op':<12} {'inputs':<14} {'value':>12}"
+        if tangents is not None:
+            head += f" {'tangent':>12}"
+        head += f" {'adjoint':>12}"
+        lines = [head, "-" * len(head)]
+        for k, r in enumerate(self.rows):
+            val = _fmt(r["value"], digits)
+            line = f"{r['var']:>5}  {r['op']:<12} {', '.join(r['inputs']):<14} {val:>12}"
+            if tangents is not None:
+                line += f" {_fmt(tangents[k], digits):>12}"
+            line += f" {_fmt(r['adjoint'], digits):>12}"
+            lines.append(line)
+        return "\n".join(lines)
+
+    def __str__(self):
+        return self.table()
+
+    def __repr__(self):
+        return self.table()
+
+    def __len__(self):
+        return len(self.rows)
+
+
+def _fmt(x, digits):
+    if x is None:
+        return "0"
+    if _is_plain(x) and np.ndim(x) == 0:
+        return f"{float(x):.{digits}g}"
+    if _is_plain(x):
+        return f"array{np.shape(x)}"
+    return type(x).__name__
+
+
+def trace(f, *args):
+    """Run ``f(*args)`` on a tape and return it with values and adjoints, as a printable Wengert list.
+
+    Chapter 2 introduces it. Args: ``f``, scalar-output numpy code; ``args``, its inputs (all are
+    traced). Returns: a ``Trace``; ``print(trace(f, 2.0, 5.0))`` shows one row per variable with
+    the operation, its inputs, the value and the adjoint d(output)/d(variable).
+    """
+    out, tape, structure = _trace_call(f, args, tuple(range(len(args))), keep_values=True)
+    entries = tape.entries
+    n_inputs = sum(len(idx) for _, _, idx in structure)
+    mine = isinstance(out, Traced) and out._tag == tape.tag
+    value = out.value if mine else out
+    if mine and _shape(value) != ():
+        raise TypeError("trace needs a scalar-output function (the adjoints are of that output)")
+    ct = _backward(entries, [(out._index, 1.0)], keep=set(range(len(entries)))) if mine else \
+        [None] * len(entries)
+    rows = []
+    for i, (parents, vjps, name, val) in enumerate(entries):
+        var = f"v{i - n_inputs + 1}"
+        rows.append({"var": var, "op": name, "inputs": [f"v{p - n_inputs + 1}" for p in parents],
+                     "value": val, "adjoint": ct[i] if ct[i] is not None else 0.0})
+    grads = tuple(_finish(ct[i], e[3]) for i, e in enumerate(entries[:n_inputs]))
+    return Trace(rows, value, grads, entries, n_inputs)
