@@ -1,12 +1,16 @@
 """Differentiable Programming, hands-on: the library the chapters build, one idea per module."""
 from .datasets import ChecksumError, data_path, verify_all
 from .dual import Dual, derivative, jacfwd, jvp
+from .embeddings import Embeddings, NgramEncoder, UnknownWordError, load_glove, load_movie_reviews
 from .numerics import central_difference, check_grads, complex_step, forward_difference
+from .optim import OptimizeResult, minimize
 from .tape import grad, hessian, hvp, jacrev, trace, value_and_grad, vjp
 
 __all__ = [
     "ChecksumError", "data_path", "verify_all",
     "Dual", "derivative", "jvp", "jacfwd",
+    "load_glove", "Embeddings", "UnknownWordError", "NgramEncoder", "load_movie_reviews",
     "forward_difference", "central_difference", "complex_step", "check_grads",
     "grad", "value_and_grad", "vjp", "jacrev", "hessian", "hvp", "trace",
+    "minimize", "OptimizeResult",
 ]
