@@ -1,4 +1,6 @@
 """Differentiable Programming, hands-on: the library the chapters build, one idea per module."""
+from .cannon import (AimResult, aim, closed_form_angle, closed_form_range, landing_distance,
+                     max_range, mlp_apply, mlp_init, trajectory)
 from .datasets import ChecksumError, data_path, verify_all
 from .dual import Dual, derivative, jacfwd, jvp
 from .embeddings import Embeddings, NgramEncoder, UnknownWordError, load_glove, load_movie_reviews
@@ -13,4 +15,6 @@ __all__ = [
     "forward_difference", "central_difference", "complex_step", "check_grads",
     "grad", "value_and_grad", "vjp", "jacrev", "hessian", "hvp", "trace",
     "minimize", "OptimizeResult",
+    "landing_distance", "closed_form_range", "closed_form_angle", "trajectory", "max_range",
+    "aim", "AimResult", "mlp_init", "mlp_apply",
 ]
