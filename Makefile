@@ -11,7 +11,7 @@ LAB_ARGS ?=
 # Extra arguments for `make test`, e.g. TEST_ARGS="-k dual".
 TEST_ARGS ?=
 
-.PHONY: lab test setup notebooks clean
+.PHONY: lab test setup notebooks book clean assignments grade
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG) $(LAB_ARGS)
@@ -24,6 +24,24 @@ setup: $(STAMP)
 # Re-execute every notebook in place (for authors; commit the result).
 notebooks: $(STAMP)
 	$(BIN)/python tests/execute_notebooks.py $(sort $(wildcard notebooks/*.ipynb))
+
+# The course as a static HTML book in _build/html (open _build/html/index.html; works offline).
+# Uses the committed outputs; fetches MathJax from the npm registry once, into _build/mathjax.
+book: $(STAMP)
+	$(BIN)/python book/build.py
+
+# Student copies of every exercise master, offline, into dist/assignments/<name>/ (see README,
+# "Teaching with this course").
+assignments: $(STAMP)
+	$(BIN)/python -m course_lib.classroom assign
+
+# Grade a folder of returned notebooks: make grade CHAPTER=01 SUBMISSIONS=path/to/folder
+# into dist/grades/<name>.csv and dist/grades/<name>/feedback/; TIMEOUT seconds per notebook.
+CHAPTER ?=
+SUBMISSIONS ?=
+TIMEOUT ?= 120
+grade: $(STAMP)
+	$(BIN)/python -m course_lib.classroom grade "$(CHAPTER)" "$(SUBMISSIONS)" --timeout $(TIMEOUT)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
