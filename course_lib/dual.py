@@ -170,6 +170,8 @@ class Dual:
     def __mul__(self, other):
         if type(other) is Dual and other._tag == self._tag:
             p, q = self.primal, other.primal
+            if other is self:  # x * x: the two product-rule terms are equal, compute one
+                return _make(p * p, 2.0 * (p * self.tangent), self._tag)
             return _make(p * q, self.tangent * q + p * other.tangent, self._tag)
         if type(other) in _SCALAR_TYPES:
             return _make(self.primal * other, self.tangent * other, self._tag)
@@ -199,7 +201,8 @@ class Dual:
             p = self.primal
             if other == 0:
                 return _make(p ** 0, 0.0 * self.tangent, self._tag)
-            return _make(p ** other, other * p ** (other - 1) * self.tangent, self._tag)
+            dp = p if other == 2 else p ** (other - 1)  # x ** 2 (common in losses): no x ** 1
+            return _make(p ** other, other * dp * self.tangent, self._tag)
         return _binary(np.power, self, other, self)
 
     def __rpow__(self, other):
@@ -372,6 +375,8 @@ def _compare(ufunc, this, other):
 
 def _apply_ufunc(ufunc, inputs, tag):
     """Primal by the ufunc itself; tangent = sum over dual inputs of (partial * input tangent)."""
+    if ufunc is np.matmul:  # its partials are linear maps, not numbers: a rule of its own below
+        return _matmul(tag, *inputs)
     rule = _UFUNC_RULES.get(ufunc)
     if rule is None:
         if ufunc in _PRIMAL_ONLY:
@@ -428,7 +433,7 @@ defjvp(np.cbrt,        lambda out, x: 1.0 / (3.0 * out * out))
 
 def _power_dx(out, x, y):
     if isinstance(y, _SCALARS):  # y * x**(y-1), and 0 (not 0 * inf) for the constant x**0
-        return 0.0 if y == 0 else y * x ** (y - 1)
+        return 0.0 if y == 0 else y * (x if y == 2 else x ** (y - 1))
     return y * x ** np.where(y == 0, 1.0, y - 1)
 
 
@@ -473,18 +478,59 @@ defjvp(np.fmax,        *_UFUNC_RULES[np.maximum])
 defjvp(np.fmin,        *_UFUNC_RULES[np.minimum])
 
 # ---- ufunc rules: linear algebra ----
-defjvp(np.matmul,      lambda out, x, y: _MatmulPartial(y, 0),
-                       lambda out, x, y: _MatmulPartial(x, 1))
+
+def _matmul(tag, a, b):
+    """``a @ b`` with a dual of this computation on either side: d(a @ b) = da @ b + a @ db."""
+    a_ours, b_ours = _is_ours(a, tag), _is_ours(b, tag)
+    if a_ours and b_ours:
+        out = np.matmul(a.primal, b.primal)
+        return _make(out, _add_fresh(np.matmul(a.tangent, b.primal),
+                                     np.matmul(a.primal, b.tangent)), tag)
+    if (b_ours and b.ndim == 1 and _is_float_array(b.primal) and _is_float_array(b.tangent)
+            and _is_float_array(a) and a.ndim == 2 and a.flags.c_contiguous
+            and a.nbytes > _BLOCK_BYTES):  # a large constant matrix times a vector: read it once
+        return _make(*_matvec_twice(a, b.primal, b.tangent), tag)
+    if a_ours:
+        return _make(np.matmul(a.primal, b), np.matmul(a.tangent, b), tag)
+    return _make(np.matmul(a, b.primal), np.matmul(a, b.tangent), tag)
 
 
-class _MatmulPartial:
-    """The partial of x @ y is a linear map, not a number: apply it to a tangent by matmul."""
+_BLOCK_BYTES = 1 << 20  # about one L2 cache
 
-    def __init__(self, other, position):
-        self.other, self.position = other, position
 
-    def __mul__(self, tangent):
-        return tangent @ self.other if self.position == 0 else self.other @ tangent
+def _matvec_twice(m, p, t):
+    """``m @ p`` and ``m @ t`` with one read of a large matrix ``m`` (``X @ w`` in a loss).
+
+    Memory, not arithmetic, limits a matrix-vector product, so two products would read ``m`` twice
+    from memory. Here each block of rows serves both products while it is in cache. Each entry is
+    still one row's dot product, so the numbers are those of ``m @ p`` on one BLAS thread (blocks
+    of a multiple of 64 rows, never ending on a lone row, keep BLAS on the same kernels as for the
+    whole matrix); a multithreaded ``m @ p`` splits the work differently and may round the last
+    digit differently.
+    """
+    n = m.shape[0]
+    rows = max(1, _BLOCK_BYTES // (m.shape[1] * m.itemsize) // 64) * 64
+    out_p, out_t = np.empty(n), np.empty(n)
+    start = 0
+    while start < n:
+        stop = start + rows if n - (start + rows) > 1 else n
+        block = m[start:stop]
+        np.matmul(block, p, out=out_p[start:stop])
+        np.matmul(block, t, out=out_t[start:stop])
+        start = stop
+    return out_p, out_t
+
+
+def _is_float_array(x):
+    return type(x) is np.ndarray and x.dtype == np.float64
+
+
+def _add_fresh(x, y):
+    """``x + y``, written into ``x`` when it is a plain array the caller has just made."""
+    if _is_float_array(x) and _is_float_array(y) and x.shape == y.shape:
+        x += y
+        return x
+    return x + y
 
 
 # ---- ufuncs whose result is piecewise constant: derivative zero, the result is a plain value ----
