@@ -32,7 +32,7 @@ import numbers
 
 import numpy as np
 
-from .nesting import new_tag, top_tag
+from .nesting import ArrayMethods, new_tag, top_tag
 
 __all__ = ["Dual", "derivative", "jvp", "jacfwd", "defjvp"]
 
@@ -45,7 +45,7 @@ _SCALAR_TYPES = frozenset({float, int, np.float64})
 
 # ---- the Dual type ----------------------------------------------------------------------------
 
-class Dual:
+class Dual(ArrayMethods):
     """A value and its tangent (directional derivative), propagated together (chapter 1).
 
     Args:
@@ -111,20 +111,8 @@ class Dual:
                         "np.stack or np.concatenate instead")
 
     @property
-    def T(self):
+    def T(self):  # a scalar Dual is its own transpose (other array methods: ArrayMethods)
         return np.transpose(self) if self.shape else self
-
-    def reshape(self, *shape):
-        return np.reshape(self, shape[0] if len(shape) == 1 else shape)
-
-    def sum(self, axis=None, keepdims=False):
-        return np.sum(self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis=None, keepdims=False):
-        return np.mean(self, axis=axis, keepdims=keepdims)
-
-    def dot(self, other):
-        return np.dot(self, other)
 
     # ---- conversions that would drop the tangent are refused ----
     def __array__(self, dtype=None, copy=None):

@@ -6,9 +6,12 @@ Calls made inside another call get larger tags. When an operation meets values w
 only the value with the largest tag (the innermost computation) handles it, treating the others as
 constants; their own types then handle the arithmetic inside. This is how forward and reverse mode
 nest in any order and why ``derivative(lambda x: x * derivative(lambda y: x + y, 1.0), 1.0)`` is 1,
-not 2 (perturbation confusion; Siskind and Pearlmutter 2005). Chapter 1 introduces it.
+not 2 (perturbation confusion; Siskind and Pearlmutter 2005). Chapter 1 introduces it. Both kinds
+of value also share their numpy-style methods (``ArrayMethods``).
 """
 import itertools
+
+import numpy as np
 
 _counter = itertools.count(1)
 
@@ -26,3 +29,38 @@ def tag_of(value):
 def top_tag(values):
     """Return the largest tag among ``values`` (0 if none of them is tagged)."""
     return max((tag_of(v) for v in values), default=0)
+
+
+class ArrayMethods:
+    """numpy's array methods for a tagged value (``x.sum()``, ``x.T``, ...), written once for Dual
+    and the tape's traced value: each forwards to the numpy function, which the value's own
+    ``__array_function__`` then handles, so a method and its function can never disagree."""
+    __slots__ = ()  # adds no per-value storage to the classes that use it
+
+    @property
+    def T(self):
+        return np.transpose(self)
+
+    def transpose(self, *axes):
+        return np.transpose(self, axes if axes else None)
+
+    def reshape(self, *shape):
+        return np.reshape(self, shape[0] if len(shape) == 1 else shape)
+
+    def ravel(self):
+        return np.ravel(self)
+
+    def sum(self, axis=None, keepdims=False):
+        return np.sum(self, axis=axis, keepdims=keepdims)
+
+    def mean(self, axis=None, keepdims=False):
+        return np.mean(self, axis=axis, keepdims=keepdims)
+
+    def max(self, axis=None, keepdims=False):
+        return np.max(self, axis=axis, keepdims=keepdims)
+
+    def min(self, axis=None, keepdims=False):
+        return np.min(self, axis=axis, keepdims=keepdims)
+
+    def dot(self, other):
+        return np.dot(self, other)

@@ -21,7 +21,7 @@ import operator
 
 import numpy as np
 
-from .nesting import new_tag, tag_of, top_tag
+from .nesting import ArrayMethods, new_tag, tag_of, top_tag
 
 __all__ = ["Traced", "grad", "value_and_grad", "vjp", "jacrev", "hessian", "hvp", "trace",
            "unbroadcast"]
@@ -58,7 +58,7 @@ class Tape:
         return t
 
 
-class Traced:
+class Traced(ArrayMethods):
     """A value recorded on a tape: the array (or number) it holds plus its position on the tape.
 
     Chapter 2 introduces it. ``value`` is stored as it is, so it may itself be a ``Dual`` or a value
@@ -220,34 +220,6 @@ class Traced:
     @property
     def dtype(self):
         return getattr(self.value, "dtype", np.dtype(float))
-
-    @property
-    def T(self):
-        return np.transpose(self)
-
-    def transpose(self, *axes):
-        return np.transpose(self, axes if axes else None)
-
-    def reshape(self, *shape):
-        return np.reshape(self, shape[0] if len(shape) == 1 else shape)
-
-    def sum(self, axis=None, keepdims=False):
-        return np.sum(self, axis=axis, keepdims=keepdims)
-
-    def mean(self, axis=None, keepdims=False):
-        return np.mean(self, axis=axis, keepdims=keepdims)
-
-    def max(self, axis=None, keepdims=False):
-        return np.max(self, axis=axis, keepdims=keepdims)
-
-    def min(self, axis=None, keepdims=False):
-        return np.min(self, axis=axis, keepdims=keepdims)
-
-    def dot(self, other):
-        return np.dot(self, other)
-
-    def ravel(self):
-        return np.ravel(self)
 
     def __repr__(self):
         return f"Traced({self.value!r}, tag={self._tag})"
