@@ -159,8 +159,8 @@ class Dual(ArrayMethods):
         if type(other) is Dual and other._tag == self._tag:
             p, q = self.primal, other.primal
             if other is self:  # x * x: the two product-rule terms are equal, compute one
-                return _make(p * p, 2.0 * (p * self.tangent), self._tag)
-            return _make(p * q, self.tangent * q + p * other.tangent, self._tag)
+                return _make(p * p, _scale_fresh(p * self.tangent, 2.0), self._tag)
+            return _make(p * q, _add_fresh(self.tangent * q, p * other.tangent), self._tag)
         if type(other) in _SCALAR_TYPES:
             return _make(self.primal * other, self.tangent * other, self._tag)
         return _binary(np.multiply, self, other, self)
@@ -239,13 +239,16 @@ class Dual(ArrayMethods):
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         if top_tag(inputs) != self._tag:
             return NotImplemented  # a more deeply nested computation handles this op
-        name = f"numpy.{ufunc.__name__}" + ("" if method == "__call__" else f".{method}")
         if method != "__call__":
+            name = f"numpy.{ufunc.__name__}.{method}"
             raise NotImplementedError(f"{name} has no forward-mode rule for Dual; use the "
                                       "corresponding numpy function (e.g. np.sum, np.cumsum)")
+        out = kwargs.pop("out", None)
         if kwargs:
-            raise TypeError(f"{name} on a Dual does not accept keyword arguments "
+            raise TypeError(f"numpy.{ufunc.__name__} on a Dual does not accept keyword arguments "
                             f"({', '.join(kwargs)}); call it without them")
+        if out is not None:
+            return _ufunc_into(ufunc, inputs, out, self._tag)
         return _apply_ufunc(ufunc, inputs, self._tag)
 
     def __array_function__(self, func, types, args, kwargs):
@@ -373,9 +376,14 @@ def _apply_ufunc(ufunc, inputs, tag):
             f"numpy.{ufunc.__name__} has no forward-mode rule for Dual in course_lib.dual; "
             "write the computation with functions that have one, or add a rule there")
     if len(inputs) == 1:  # unary: the input is this computation's dual, the shape is kept
-        p = inputs[0].primal
+        p, t = inputs[0].primal, inputs[0].tangent
         out = ufunc(p)
-        return _make(out, rule[0](out, p) * inputs[0].tangent, tag)
+        d = rule[0](out, p)
+        if ufunc in _NEW_ARRAY_PARTIALS and _is_float_array(d) and _is_float_array(t) \
+                and d.shape == t.shape:
+            d *= t  # the partial is a temporary of the tangent's shape: reuse it
+            return _make(out, d, tag)
+        return _make(out, d * t, tag)
     primals = [_primal(x, tag) for x in inputs]
     out = ufunc(*primals)
     tangent = None
@@ -384,6 +392,53 @@ def _apply_ufunc(ufunc, inputs, tag):
             term = partial(out, *primals) * x.tangent
             tangent = term if tangent is None else tangent + term
     return _make(out, _match_shape(out, tangent), tag)
+
+
+def _ufunc_into(ufunc, inputs, out, tag):
+    """``ufunc(*inputs, out=out)``: write the result into the parts of the Dual ``out``.
+
+    As with arrays, ``out`` receives the numbers that the call without ``out`` returns, so the
+    caller decides when overwriting is safe. Products and differences into an input of their own
+    are computed in place (no temporary for the result); the rest are computed, then copied in.
+    """
+    name = f"numpy.{ufunc.__name__}"
+    if isinstance(out, tuple):
+        if len(out) != 1:
+            raise TypeError(f"{name}: out must be one Dual")
+        out = out[0]
+    if not (_is_ours(out, tag) and _is_float_array(out.primal) and _is_float_array(out.tangent)):
+        raise TypeError(f"{name}(..., out=) on a Dual needs out to be a Dual of float arrays of "
+                        "this computation; call it without out")
+    if ufunc is np.multiply and inputs[0] is out and _separate(out, inputs[1], tag):
+        # d(xy) = y dx + x dy: the tangent first, while out.primal still holds x
+        y = inputs[1]
+        if _is_ours(y, tag):
+            out.tangent *= y.primal
+            out.tangent += out.primal * y.tangent
+            out.primal *= y.primal
+        else:
+            out.tangent *= y
+            out.primal *= y
+        return out
+    if (ufunc is np.subtract and inputs[1] is out and type(inputs[0]) in _SCALAR_TYPES):
+        np.subtract(inputs[0], out.primal, out=out.primal)  # c - x: the tangent changes sign
+        np.negative(out.tangent, out=out.tangent)
+        return out
+    result = _apply_ufunc(ufunc, inputs, tag)
+    np.copyto(out.primal, _primal(result, tag))
+    np.copyto(out.tangent, _tangent(result, tag))
+    return out
+
+
+def _separate(out, y, tag):
+    """True if ``y`` is a number, array or dual of arrays that writing into ``out`` cannot change
+    on the way (no shared memory)."""
+    if type(y) in _SCALAR_TYPES:
+        return True
+    parts = (y.primal, y.tangent) if _is_ours(y, tag) else (y,)
+    return all(type(q) in _SCALAR_TYPES or
+               (_is_float_array(q) and not np.may_share_memory(o, q))
+               for o in (out.primal, out.tangent) for q in parts)
 
 
 _UFUNC_RULES = {}
@@ -456,6 +511,13 @@ defjvp(np.arctanh,     lambda out, x: 1.0 / (1.0 - x * x))
 defjvp(np.deg2rad,     lambda out, x: np.pi / 180.0)
 defjvp(np.rad2deg,     lambda out, x: 180.0 / np.pi)
 
+# The built-in unary rules above whose partial is a new array (never ``out`` or ``x`` itself):
+# _apply_ufunc multiplies the tangent into it instead of allocating another array.
+_NEW_ARRAY_PARTIALS = {np.sin, np.cos, np.tanh, np.tan, np.sinh, np.cosh, np.arcsin, np.arccos,
+                       np.arctan, np.arcsinh, np.arccosh, np.arctanh, np.log, np.log1p, np.sqrt,
+                       np.square, np.reciprocal, np.expm1}
+
+
 # ---- ufunc rules: kinks (conventions in the module docstring) ----
 defjvp(np.absolute,    lambda out, x: np.sign(x))
 defjvp(np.maximum,     lambda out, x, y: (x > y) + 0.5 * (x == y),
@@ -470,17 +532,29 @@ defjvp(np.fmin,        *_UFUNC_RULES[np.minimum])
 def _matmul(tag, a, b):
     """``a @ b`` with a dual of this computation on either side: d(a @ b) = da @ b + a @ db."""
     a_ours, b_ours = _is_ours(a, tag), _is_ours(b, tag)
+    mm = _outer_or_matmul if _inner_is_one(a, b) else np.matmul
     if a_ours and b_ours:
-        out = np.matmul(a.primal, b.primal)
-        return _make(out, _add_fresh(np.matmul(a.tangent, b.primal),
-                                     np.matmul(a.primal, b.tangent)), tag)
+        out = mm(a.primal, b.primal)
+        return _make(out, _add_fresh(mm(a.tangent, b.primal), mm(a.primal, b.tangent)), tag)
     if (b_ours and b.ndim == 1 and _is_float_array(b.primal) and _is_float_array(b.tangent)
             and _is_float_array(a) and a.ndim == 2 and a.flags.c_contiguous
             and a.nbytes > _BLOCK_BYTES):  # a large constant matrix times a vector: read it once
         return _make(*_matvec_twice(a, b.primal, b.tangent), tag)
     if a_ours:
-        return _make(np.matmul(a.primal, b), np.matmul(a.tangent, b), tag)
-    return _make(np.matmul(a, b.primal), np.matmul(a, b.tangent), tag)
+        return _make(mm(a.primal, b), mm(a.tangent, b), tag)
+    return _make(mm(a, b.primal), mm(a, b.tangent), tag)
+
+
+def _inner_is_one(a, b):
+    """True when ``a @ b`` sums over a dimension of length 1: it is then an outer product."""
+    sa, sb = _shape(a), _shape(b)
+    return len(sa) >= 2 and len(sb) >= 2 and sa[-1] == 1 and sb[-2] == 1
+
+
+def _outer_or_matmul(a, b):
+    """``a @ b`` for an inner dimension of 1, as a broadcast product: the same numbers (one term
+    per entry, no sum), without the matrix-product machinery that is slow for this shape."""
+    return np.multiply(a, b)
 
 
 _BLOCK_BYTES = 1 << 20  # about one L2 cache
@@ -511,6 +585,14 @@ def _matvec_twice(m, p, t):
 
 def _is_float_array(x):
     return type(x) is np.ndarray and x.dtype == np.float64
+
+
+def _scale_fresh(x, c):
+    """``c * x``, written into ``x`` when it is a plain array the caller has just made."""
+    if _is_float_array(x):
+        x *= c
+        return x
+    return c * x
 
 
 def _add_fresh(x, y):

@@ -388,22 +388,32 @@ def _binary(prim, op, a, b):
 _LN2, _LN10 = np.log(2.0), np.log(10.0)
 
 
+def _writable(x):
+    """True for a float64 array, or a Dual whose parts are float64 arrays: values that numpy's
+    ``out=`` can overwrite. The rules use it only on temporaries they have just made."""
+    if type(x) is np.ndarray:
+        return x.dtype == np.float64
+    parts = getattr(x, "primal", None), getattr(x, "tangent", None)
+    return all(type(p) is np.ndarray and p.dtype == np.float64 for p in parts)
+
+
 def _times_fresh(g, d):
-    """``g * d`` where ``d`` is a temporary the rule just made: multiply in place when both are
-    plain float arrays of one shape (large temporaries cost more to allocate than to multiply)."""
-    if (type(d) is np.ndarray and type(g) is np.ndarray and d.shape == g.shape
-            and d.dtype == g.dtype == np.float64):
-        d *= g
-        return d
+    """``g * d`` where ``d`` is a temporary the rule just made: multiply in place when ``d`` can be
+    overwritten and has the result's shape (large temporaries cost more to allocate than to
+    multiply; under forward-over-reverse they are Duals, with two arrays each)."""
+    if _writable(d) and _shape(d) == _shape(g) and (
+            type(g) in _SCALAR_TYPES or _writable(g) and (
+                type(g) is np.ndarray or type(g) is type(d) and g._tag == d._tag)):
+        return np.multiply(d, g, out=d)
     return g * d
 
 
 def _one_minus_square(a):
-    """1 - a*a, with one temporary for plain arrays (the derivative of tanh)."""
-    if type(a) is np.ndarray and a.dtype == np.float64:
-        d = np.multiply(a, a)
+    """1 - a*a (the derivative of tanh), computed in the temporary that holds a*a."""
+    d = a * a
+    if _writable(d):
         return np.subtract(1.0, d, out=d)
-    return 1.0 - a * a
+    return 1.0 - d
 
 
 _UNARY_RULES = {
@@ -1135,18 +1145,20 @@ _FUNCTIONS = {
 
 # ---- the backward pass ----------------------------------------------------------------------
 
-def _backward(entries, seeds, keep=None):
+def _backward(entries, seeds, keep=None, release=False):
     """Walk the tape from its end, summing cotangents into a local list; return that list.
 
     ``seeds`` maps tape indices to output cotangents. Entries in ``keep`` (the inputs) keep their
-    cotangent; the others are dropped once used, so memory falls as the walk proceeds. The walk is
-    a loop, not recursion: any tape length works.
+    cotangent; the others are dropped once used, so memory falls as the walk proceeds. With
+    ``release`` each entry is also dropped from the tape once its rules have run (a gradient walks
+    its tape once; a ``vjp`` pullback may walk it again, so it keeps them). The walk is a loop, not
+    recursion: any tape length works.
     """
     with _gc_paused():
-        return _walk(entries, seeds, keep)
+        return _walk(entries, seeds, keep, release)
 
 
-def _walk(entries, seeds, keep):
+def _walk(entries, seeds, keep, release):
     ct = [None] * len(entries)
     start = -1
     for i, g in seeds:
@@ -1161,6 +1173,8 @@ def _walk(entries, seeds, keep):
             continue
         if keep is None or i not in keep:
             ct[i] = None
+        if release:  # what this entry's rules captured can be freed once they have run
+            entries[i] = None
         for p, fn in zip(parents, vjps):
             c = fn(g)
             old = ct[p]
@@ -1285,7 +1299,7 @@ def value_and_grad(f, argnums=0):
                             f"vector-Jacobian product")
         if mine:
             keep = {i for _, _, idx in structure for i in idx}
-            ct = _backward(tape.entries, [(out._index, 1.0)], keep)
+            ct = _backward(tape.entries, [(out._index, 1.0)], keep, release=True)
         else:
             ct = []
         tape.entries = []  # release the tape: the intermediates can be freed now
