@@ -414,7 +414,7 @@ def _ufunc_into(ufunc, inputs, out, tag):
         y = inputs[1]
         if _is_ours(y, tag):
             out.tangent *= y.primal
-            out.tangent += out.primal * y.tangent
+            _add_product(out.tangent, out.primal, y.tangent)
             out.primal *= y.primal
         else:
             out.tangent *= y
@@ -428,6 +428,22 @@ def _ufunc_into(ufunc, inputs, out, tag):
     np.copyto(out.primal, _primal(result, tag))
     np.copyto(out.tangent, _tangent(result, tag))
     return out
+
+
+def _add_product(acc, a, b):
+    """``acc += a * b`` a block of rows at a time, so the product never needs a full-size
+    temporary (large temporaries cost more to allocate than to compute)."""
+    if acc.ndim < 2 or a.shape != acc.shape or b.shape != acc.shape:
+        acc += a * b
+        return
+    for block in _row_blocks(acc):
+        acc[block] += a[block] * b[block]
+
+
+def _row_blocks(x):
+    """Slices of about 128 KB of rows of ``x`` (one slice for a small ``x``)."""
+    rows = max(1, (_BLOCK_BYTES // 8) // max(1, x.nbytes // max(1, x.shape[0])))
+    return [slice(start, start + rows) for start in range(0, x.shape[0], rows)]
 
 
 def _separate(out, y, tag):
@@ -535,7 +551,13 @@ def _matmul(tag, a, b):
     mm = _outer_or_matmul if _inner_is_one(a, b) else np.matmul
     if a_ours and b_ours:
         out = mm(a.primal, b.primal)
-        return _make(out, _add_fresh(mm(a.tangent, b.primal), mm(a.primal, b.tangent)), tag)
+        tangent = mm(a.tangent, b.primal)
+        if _is_float_array(tangent) and tangent.ndim == 2 and _is_float_array(a.primal) \
+                and _is_float_array(b.tangent):  # + a @ db, a block of rows at a time
+            for block in _row_blocks(tangent):
+                tangent[block] += mm(a.primal[block], b.tangent)
+            return _make(out, tangent, tag)
+        return _make(out, _add_fresh(tangent, mm(a.primal, b.tangent)), tag)
     if (b_ours and b.ndim == 1 and _is_float_array(b.primal) and _is_float_array(b.tangent)
             and _is_float_array(a) and a.ndim == 2 and a.flags.c_contiguous
             and a.nbytes > _BLOCK_BYTES):  # a large constant matrix times a vector: read it once
@@ -759,13 +781,28 @@ def jvp(f, x, v):
         ``(f(x), J(x) v)``: the value and the Jacobian-vector product, of the shape of ``f(x)``
         (tuples of them if ``f`` returns a tuple or list of arrays).
     """
-    x = _check_input(x, "x")
-    v = _check_input(v, "v")
-    if _shape(v) != _shape(x):
-        raise ValueError(f"jvp: the direction v must have the shape of x, {_shape(x)}; got "
-                         f"{_shape(v)}")
+    return jvp_many(f, [x], [v])
+
+
+def jvp_many(f, xs, vs):
+    """``jvp`` for a function of several arrays: ``f(*xs)`` and its derivative along ``vs``.
+
+    All inputs move at once (input ``i`` along ``vs[i]``), in one forward pass; the result is
+    the sum of the partial derivatives times their directions. ``course_lib.tape.hvp`` uses it for
+    parameters held in lists or dicts. Returns ``(f(*xs), tangent)`` as ``jvp`` does.
+    """
+    if len(xs) != len(vs):
+        raise ValueError(f"jvp: give one direction per input; got {len(xs)} inputs and "
+                         f"{len(vs)} directions")
+    xs = [_check_input(x, "x") for x in xs]
+    vs = [_check_input(v, "v") for v in vs]
+    for x, v in zip(xs, vs):
+        if _shape(v) != _shape(x):
+            raise ValueError(f"jvp: the direction v must have the shape of x, {_shape(x)}; got "
+                             f"{_shape(v)}")
     tag = new_tag()
-    return _split(f(_make(x, v, tag)), tag, getattr(f, "__name__", "f"))
+    return _split(f(*[_make(x, v, tag) for x, v in zip(xs, vs)]), tag,
+                  getattr(f, "__name__", "f"))
 
 
 def derivative(f, x):

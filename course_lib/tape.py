@@ -1365,45 +1365,63 @@ def vjp(f, *primals):
 def jacrev(f, argnums=0):
     """Return the function computing the Jacobian of ``f`` by reverse mode, one row per output.
 
-    Chapter 2 introduces it. Args: ``f``, array-to-array numpy code; ``argnums``, the array argument
-    to differentiate. Returns: a function giving an array of shape ``y.shape + x.shape``.
+    Chapter 2 introduces it. Args: ``f``, numpy code; ``argnums``, the argument (or tuple of
+    arguments) to differentiate, each an array or a tuple/list/dict of arrays. Returns: a function
+    giving, for an array argument ``x`` and array output ``y``, an array of shape
+    ``y.shape + x.shape``. For trees the blocks nest as in JAX: the output's structure outside,
+    the argument's inside (a tuple of those for a tuple of argnums).
     """
-    if not isinstance(argnums, int):
-        raise TypeError("jacrev differentiates one array argument: pass an int argnums")
-
     def jac_f(*args):
-        args = list(args)
-        n = argnums % len(args)
-        x = _as_float(args[n])
-        if isinstance(x, (tuple, list, dict)):
-            raise TypeError("jacrev needs an array argument; flatten the tree into one array")
+        single, nums = _normalize_argnums(argnums, len(args))
+        primals = [args[n] for n in nums]
 
-        def f_of_x(xx):
-            return f(*args[:n], xx, *args[n + 1:])
-        y, pullback = vjp(f_of_x, x)
-        yshape, xshape = _shape(y), _shape(x)
-        m = int(np.prod(yshape, dtype=int))
-        rows = []
-        for k in range(m):
-            u = np.zeros(m)
-            u[k] = 1.0
-            rows.append(pullback(np.reshape(u, yshape)))
-        if m == 0:
-            return np.zeros(yshape + xshape)
-        if all(_is_plain(r) for r in rows):
-            return np.reshape(np.stack([np.asarray(r) for r in rows]), yshape + xshape)
-        return np.reshape(np.stack([r + np.zeros(xshape) for r in rows]), yshape + xshape)
+        def f_of(*diff):
+            full = list(args)
+            for n, d in zip(nums, diff):
+                full[n] = d
+            return f(*full)
+        y, pullback = vjp(f_of, *primals)
+        y_leaves, y_unflatten = _flatten(y)
+        x_trees = [_flatten(p) for p in primals]
+        blocks = []
+        for i, yi in enumerate(y_leaves):
+            yshape = _shape(yi)
+            m = int(np.prod(yshape, dtype=int))
+            rows = [[[] for _ in leaves] for leaves, _ in x_trees]
+            for k in range(m):
+                u = [np.zeros(_shape(o)) for o in y_leaves]
+                u[i] = np.zeros(m)
+                u[i][k] = 1.0
+                u[i] = np.reshape(u[i], yshape)
+                cts = pullback(y_unflatten(u))
+                for a, ct in enumerate((cts,) if len(primals) == 1 else cts):
+                    for j, c in enumerate(_flatten(ct)[0]):
+                        rows[a][j].append(c)
+            per_arg = [unflatten([_stack_rows(r, yshape, _shape(x)) for r, x in zip(rs, leaves)])
+                       for rs, (leaves, unflatten) in zip(rows, x_trees)]
+            blocks.append(per_arg[0] if single else tuple(per_arg))
+        return y_unflatten(blocks)
     jac_f.__name__ = f"jacrev({getattr(f, '__name__', 'f')})"
     return jac_f
 
 
+def _stack_rows(rows, yshape, xshape):
+    """The Jacobian block of shape ``yshape + xshape`` from its rows (one per output entry)."""
+    if not rows:
+        return np.zeros(yshape + xshape)
+    if all(_is_plain(r) for r in rows):
+        return np.reshape(np.stack([np.asarray(r, dtype=float) for r in rows]), yshape + xshape)
+    # nested derivatives: the rows are Duals or traced values, stacked by their own rules
+    return np.reshape(np.stack([r + np.zeros(xshape) for r in rows]), yshape + xshape)
+
+
 def _forward_mode():
-    """course_lib.dual's ``jvp`` if that module is available, else None."""
+    """course_lib.dual's ``jvp_many`` if that module is available, else None."""
     try:
         from . import dual
     except ImportError:
         return None
-    return getattr(dual, "jvp", None)
+    return getattr(dual, "jvp_many", None)
 
 
 def hvp(f, x, v):
@@ -1411,31 +1429,46 @@ def hvp(f, x, v):
 
     Chapter 2 introduces it. Computed as the directional derivative of ``grad(f)`` along ``v``
     (forward-over-reverse, with ``Dual`` numbers through the tape), which costs a small constant
-    times one gradient. Args: ``x`` and ``v``, arrays of the same shape. Returns: an array of that
-    shape.
+    times one gradient. Args: ``x``, an array or a tuple/list/dict of arrays (a network's
+    parameters); ``v``, the direction, with the structure and shapes of ``x``. Returns: ``H v``
+    with that structure and those shapes.
     """
-    x = _as_float(x)
-    v = _as_float(v)
-    if _shape(x) != _shape(v):
-        raise ValueError(f"hvp needs x and v of the same shape, got {_shape(x)} and {_shape(v)}")
-    jvp = _forward_mode()
-    if jvp is not None:
-        return _finish(jvp(grad(f), x, v)[1], x)
-    return hvp_reverse(f, x, v)
+    x_leaves, unflatten = _flatten(x)
+    v_leaves, _ = _flatten(v)
+    if len(x_leaves) != len(v_leaves):
+        raise ValueError(f"hvp needs v with the structure of x: x has {len(x_leaves)} array(s), "
+                         f"v has {len(v_leaves)}")
+    x_leaves = [_as_float(a) for a in x_leaves]
+    v_leaves = [_as_float(a) for a in v_leaves]
+    for a, b in zip(x_leaves, v_leaves):
+        if _shape(a) != _shape(b):
+            raise ValueError(f"hvp needs x and v of the same shape, got {_shape(a)} and "
+                             f"{_shape(b)}")
+    jvp_many = _forward_mode()
+    if jvp_many is None:
+        return hvp_reverse(f, unflatten(x_leaves), unflatten(v_leaves))
+    g = grad(f)
+
+    def grad_leaves(*leaves):
+        return tuple(_flatten(g(unflatten(list(leaves))))[0])
+    tangents = jvp_many(grad_leaves, x_leaves, v_leaves)[1]
+    return unflatten([_finish(t, a) for t, a in zip(tangents, x_leaves)])
 
 
 def hvp_reverse(f, x, v):
     """The Hessian-vector product by reverse-over-reverse: the gradient of <grad f(x), v>."""
     g = grad(f)
-    return grad(lambda xx: np.sum(g(xx) * v))(x)
+    v_leaves = _flatten(v)[0]
+    return grad(lambda xx: sum(np.sum(a * b) for a, b in zip(_flatten(g(xx))[0], v_leaves)))(x)
 
 
 def hessian(f, argnums=0):
     """Return the function computing the Hessian of scalar ``f``: the Jacobian of its gradient.
 
     Chapter 2 introduces it. Built as ``jacrev(grad(f))`` (reverse-over-reverse). Args: ``f``,
-    scalar-output numpy code; ``argnums``, the array argument. Returns: a function giving an array
-    of shape ``x.shape + x.shape``.
+    scalar-output numpy code; ``argnums``, the argument(s), arrays or trees of arrays. Returns: a
+    function giving an array of shape ``x.shape + x.shape`` for an array ``x``; for a tree, block
+    ``[i][j]`` (of shape ``x_i.shape + x_j.shape``) couples leaves ``i`` and ``j``.
     """
     return jacrev(grad(f, argnums), argnums)
 

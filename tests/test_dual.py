@@ -292,6 +292,21 @@ def test_out_gives_the_numbers_of_the_call_without_out(case):
         np.testing.assert_allclose(d.tangent, want.tangent, rtol=1e-15, atol=1e-15)
 
 
+@pytest.mark.parametrize("which", ["both", "left", "right"])
+def test_matmul_with_an_inner_dimension_of_one(which):
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=(2, 4, 1)), rng.normal(size=(1, 3))  # batched outer products
+
+    def f(m, t):
+        left = a * (1.0 + t) if which != "right" else a
+        right = m.sin(b + t) if which != "left" else b
+        return m.matmul(left, right)
+    got = jvp(lambda t: f(np, t), 0.3, 1.0)
+    np.testing.assert_array_equal(got[0], f(np, 0.3))
+    np.testing.assert_allclose(got[1], autograd_directional(lambda t: f(anp, t), 0.3, 1.0),
+                               rtol=1e-14)
+
+
 def test_out_into_itself_squares_correctly():
     x = np.array([0.3, -1.2, 2.0])
     d = Dual(x.copy(), np.ones(3))

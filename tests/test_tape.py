@@ -367,6 +367,68 @@ def test_pytree_arguments():
     close(g[1]["c"][0], ga[1]["c"][0])
 
 
+# A small network whose parameters are a list with a dict inside: the trees of chapter 3.
+NET = [A[:, :3].copy(), {"b": V[:3].copy(), "w": V[1:].copy()}]
+NET_DIR = [A[:, 1:].copy(), {"b": V[1:].copy(), "w": V[:3].copy() * 0.5}]
+
+
+def net_loss(p, xp=np):
+    W, rest = p
+    h = xp.tanh(xp.dot(W, V[:3]) + rest["b"])
+    return xp.sum((h * rest["w"]) ** 2) + xp.sum(W ** 3) * 0.1
+
+
+def flat_net(theta):
+    """Autograd's view of NET: one vector (independent of our tree code)."""
+    W = anp.reshape(theta[:9], (3, 3))
+    return [W, {"b": theta[9:12], "w": theta[12:15]}]
+
+
+def as_vector(p):
+    return np.concatenate([p[0].ravel(), p[1]["b"], p[1]["w"]])
+
+
+def test_hvp_takes_trees():
+    H = autograd.hessian(lambda t: net_loss(flat_net(t), anp))(as_vector(NET))
+    want = H @ as_vector(NET_DIR)
+    for got in (hvp(net_loss, NET, NET_DIR), hvp_reverse(net_loss, NET, NET_DIR)):
+        assert isinstance(got, list) and isinstance(got[1], dict)
+        assert got[0].shape == (3, 3) and got[1]["b"].shape == (3,)
+        close(as_vector(got), want)
+    with pytest.raises(ValueError, match="structure of x"):
+        hvp(net_loss, NET, NET_DIR[:1])
+
+
+def test_hessian_of_a_tree_has_a_block_per_pair_of_leaves():
+    H = autograd.hessian(lambda t: net_loss(flat_net(t), anp))(as_vector(NET))
+    got = hessian(net_loss)(NET)
+    leaves = lambda p: [p[0], p[1]["b"], p[1]["w"]]  # noqa: E731
+    sizes = [x.size for x in leaves(NET)]
+    # block [i][j] has the shape of leaf i followed by that of leaf j: d2 f / dx_i dx_j
+    dense = np.block([[np.reshape(b, (m, n)) for b, n in zip(leaves(row), sizes)]
+                      for row, m in zip(leaves(got), sizes)])
+    assert got[1]["b"][0].shape == (3, 3, 3)
+    close(dense, H)
+
+
+def test_jacrev_takes_trees_and_tuples_of_argnums():
+    def f(p, s):
+        return np.stack([np.sum(np.sin(p["x"]) * s), p["y"][0][0] * s ** 2])
+
+    def f_a(p, s):
+        return anp.array([anp.sum(anp.sin(p["x"]) * s), p["y"][0][0] * s ** 2])
+    p, s = {"x": V[:3].copy(), "y": (V[3:].copy(),)}, 1.3
+    got = jacrev(f, (0, 1))(p, s)
+    close(got[0]["x"], autograd.jacobian(lambda x: f_a({"x": x, "y": p["y"]}, s))(p["x"]))
+    close(got[0]["y"][0], autograd.jacobian(lambda y: f_a({"x": p["x"], "y": (y,)}, s))(p["y"][0]))
+    close(got[1], autograd.jacobian(lambda t: f_a(p, t))(s))
+    assert got[0]["y"][0].shape == (2,) + p["y"][0].shape and got[1].shape == (2,)
+    # a tuple output: one block per output, the input's structure inside
+    two = jacrev(lambda x: (x * 2.0, np.sum(x)))(V)
+    close(two[0], 2.0 * np.eye(V.size))
+    close(two[1], np.ones(V.size))
+
+
 def test_unused_argument_has_zero_gradient():
     g = grad(lambda x, y: np.sum(x * 2.0), (0, 1))(V, A)
     close(g[1], np.zeros_like(A))
