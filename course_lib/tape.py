@@ -1003,11 +1003,21 @@ def _kron(a, b):
 # contracted with the other operands, back onto operand k's indices (indices that appear only in
 # operand k are summed away in the forward pass, so they come back by a product with ones).
 
+def _explicit_einsum(subscripts):
+    """numpy's implicit mode written out: without '->' the output is the indices used once, in
+    alphabetical order ('ij,j' is 'ij,j->i', 'i,i' is 'i,i->')."""
+    s = subscripts.replace(" ", "")
+    if "->" in s:
+        return s
+    used = s.replace(",", "")
+    return s + "->" + "".join(sorted(c for c in set(used) if used.count(c) == 1))
+
+
 def _parse_einsum(subscripts, n_operands):
-    if "..." in subscripts or "->" not in subscripts:
-        raise NotImplementedError("numpy.einsum under reverse mode needs explicit output "
-                                  "subscripts ('ij,jk->ik') and no '...'")
-    inputs, output = subscripts.replace(" ", "").split("->")
+    if "..." in subscripts:
+        raise NotImplementedError("numpy.einsum under reverse mode does not support '...'; "
+                                  "name every index ('bij,bjk->bik')")
+    inputs, output = _explicit_einsum(subscripts).split("->")
     inputs = inputs.split(",")
     if len(inputs) != n_operands or any(len(set(s)) != len(s) for s in inputs):
         raise NotImplementedError("numpy.einsum under reverse mode does not support an index "
@@ -1038,7 +1048,8 @@ def _einsum(subscripts, *operands, **kwargs):
         raise NotImplementedError("numpy.einsum under reverse mode takes a subscripts string and "
                                   "operands only (no optimize=, out=, or interleaved form)")
     _parse_einsum(subscripts, len(operands))
-    return _record(_EINSUM, top_tag(operands), operands, {"subscripts": subscripts})
+    return _record(_EINSUM, top_tag(operands), operands,
+                   {"subscripts": _explicit_einsum(subscripts)})
 
 
 def _tensordot(a, b, axes=2):

@@ -252,6 +252,8 @@ def test_where_broadcasts_against_finite_differences(fn):
     (lambda xp, a, b: xp.einsum("ij,jk->ik", a, b), (A, B)),
     (lambda xp, a, b: xp.einsum("ij,jk->i", a, b), (A, B)),
     (lambda xp, t, v: xp.einsum("abc,c->ab", t, v), (T3, V)),
+    (lambda xp, a, v: xp.einsum("ij,j", a, v), (A, V)),  # implicit output: "i"
+    (lambda xp, a, b: xp.einsum("ji,ik", b[:3, :].T, a), (A, B)),  # implicit output: "jk"
     (lambda xp, t, b: xp.tensordot(t, b, axes=1), (T3, B)),
     (lambda xp, t, a: xp.tensordot(t, a, axes=([1, 2], [0, 1])), (T3, A)),
 ])
@@ -493,6 +495,8 @@ def test_missing_rule_names_the_op():
         grad(lambda x: np.sum(np.sort(x)))(V)
     with pytest.raises(NotImplementedError, match="repeated"):
         grad(lambda x: np.einsum("ii->i", x))(A[:, :3])
+    with pytest.raises(NotImplementedError, match="name every index"):
+        grad(lambda x: np.sum(np.einsum("...j,j", x, V)))(A)
     with pytest.raises(NotImplementedError, match="argument 1 of clip"):
         grad(lambda lo: np.sum(np.clip(V, lo, 2.0)))(0.0)
     with pytest.raises(NotImplementedError, match="reduce"):
