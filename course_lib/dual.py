@@ -731,6 +731,62 @@ for _f in (np.min, np.amin):
         np.min, tag, x, axis, keepdims)
 
 
+# ---- sorting: the tangent follows its entry to where sorting puts it ----
+_FUNCTION_RULES[np.take_along_axis] = _linear_in_first(np.take_along_axis)
+
+
+@_implements(np.sort)
+def _sort(tag, a, axis=-1, kind=None, order=None):
+    if axis is None:  # numpy sorts the flattened array
+        a, axis = np.ravel(a), -1
+    order_ = np.argsort(a.primal, axis=axis, kind="stable")
+    return _make(np.take_along_axis(a.primal, order_, axis),
+                 np.take_along_axis(a.tangent, order_, axis), tag)
+
+
+# ---- linear algebra on one square matrix (rules: Giles 2008, "Collected matrix derivative
+# results for forward and reverse mode algorithmic differentiation") ----
+
+def _square_matrix(name, a):
+    shape = _shape(a)
+    if len(shape) != 2 or shape[0] != shape[1]:
+        raise NotImplementedError(f"numpy.linalg.{name} on a Dual takes one square 2-d matrix; "
+                                  f"got shape {shape} (loop over a stack of matrices)")
+
+
+@_implements(np.linalg.inv)
+def _inv(tag, a):
+    _square_matrix("inv", a)
+    y = np.linalg.inv(a.primal)
+    return _make(y, -(y @ a.tangent @ y), tag)  # d(A^-1) = -A^-1 dA A^-1
+
+
+@_implements(np.linalg.solve)
+def _solve(tag, a, b):
+    _square_matrix("solve", a)
+    ap = _primal(a, tag)
+    x = np.linalg.solve(ap, _primal(b, tag))
+    rhs = _tangent(b, tag)  # A x = b, so A dx = db - dA x
+    if _is_ours(a, tag):
+        rhs = rhs - a.tangent @ x
+    return _make(x, np.linalg.solve(ap, rhs), tag)
+
+
+@_implements(np.linalg.det)
+def _det(tag, a):
+    _square_matrix("det", a)
+    d = np.linalg.det(a.primal)
+    return _make(d, d * np.trace(np.linalg.solve(a.primal, a.tangent)), tag)  # Jacobi's formula
+
+
+@_implements(np.linalg.slogdet)
+def _slogdet(tag, a):
+    _square_matrix("slogdet", a)
+    result = np.linalg.slogdet(a.primal)  # (sign, log|det|); the sign is piecewise constant
+    tangent = np.trace(np.linalg.solve(a.primal, a.tangent))
+    return result._replace(logabsdet=_make(result.logabsdet, tangent, tag))
+
+
 # ---- shape queries and constants: read off the primal ----
 _FUNCTION_RULES[np.shape] = lambda tag, x: _shape(x)
 _FUNCTION_RULES[np.ndim] = lambda tag, x: len(_shape(x))

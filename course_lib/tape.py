@@ -1068,6 +1068,82 @@ def _tensordot(a, b, axes=2):
     return _einsum(f"{''.join(sa)},{''.join(sb)}->{''.join(out)}", a, b)
 
 
+# ---- sorting: the cotangent goes back to where each entry came from -------------------------
+
+def _inverse_permutation(order, axis):
+    """The indices that undo ``take_along_axis(x, order, axis)`` for a permutation ``order``."""
+    return np.argsort(order, axis=axis, kind="stable")
+
+
+def _take_along_maker(ans, arr, indices, axis):
+    shape, nd = _shape(arr), len(_shape(arr))
+    ramp = np.reshape(np.arange(shape[axis]), [-1 if d == axis % nd else 1 for d in range(nd)])
+    if _shape(indices) != shape or not np.array_equal(np.sort(indices, axis=axis),
+                                                      np.broadcast_to(ramp, shape)):
+        raise NotImplementedError("numpy.take_along_axis under reverse mode needs indices that "
+                                  "permute the axis (each position once, as argsort gives); "
+                                  "index with [] for other selections")
+    back = _inverse_permutation(indices, axis)
+    return lambda g: np.take_along_axis(g, back, axis)
+
+
+_TAKE_ALONG = Primitive("take_along_axis", np.take_along_axis, _take_along_maker)
+
+
+def _take_along_axis(arr, indices, axis):
+    if axis is None:
+        raise NotImplementedError("numpy.take_along_axis under reverse mode needs an axis")
+    return _record(_TAKE_ALONG, top_tag((arr,)), (arr, _primal(indices)), {"axis": axis})
+
+
+def _sort(a, axis=-1, kind=None, order=None):
+    if axis is None:  # numpy sorts the flattened array
+        a, axis = np.ravel(a), -1
+    return _take_along_axis(a, np.argsort(_primal(a), axis=axis, kind="stable"), axis)
+
+
+# ---- linear algebra on one square matrix (rules: Giles 2008, "Collected matrix derivative
+# results for forward and reverse mode algorithmic differentiation") --------------------------
+
+def _square_matrix(name, a):
+    shape = _shape(a)
+    if len(shape) != 2 or shape[0] != shape[1]:
+        raise NotImplementedError(f"numpy.linalg.{name} under reverse mode takes one square 2-d "
+                                  f"matrix; got shape {shape} (loop over a stack of matrices)")
+
+
+def _solve_vjp_a(ans, a, b):
+    def vjp(g):  # A x = b: the cotangent of A is -(A^-T g) x^T
+        gb = np.linalg.solve(np.transpose(a), g)
+        return -np.outer(gb, ans) if len(_shape(ans)) == 1 else -(gb @ np.transpose(ans))
+    return vjp
+
+
+_INV = Primitive("inv", np.linalg.inv,
+                 lambda ans, a: lambda g: -(np.transpose(ans) @ g @ np.transpose(ans)))
+_SOLVE = Primitive("solve", np.linalg.solve, _solve_vjp_a,
+                   lambda ans, a, b: lambda g: np.linalg.solve(np.transpose(a), g))
+_DET = Primitive("det", np.linalg.det,
+                 lambda ans, a: lambda g: g * ans * np.transpose(np.linalg.inv(a)))
+_LOGABSDET = Primitive("logabsdet", lambda a: np.linalg.slogdet(a).logabsdet,
+                       lambda ans, a: lambda g: g * np.transpose(np.linalg.inv(a)))
+
+
+def _linalg(name, prim, nargs):
+    def handler(*args):
+        _square_matrix(name, args[0])
+        if len(args) != nargs:
+            raise TypeError(f"numpy.linalg.{name} takes {nargs} argument(s)")
+        return _record(prim, top_tag(args), args, {})
+    return handler
+
+
+def _slogdet(a):
+    _square_matrix("slogdet", a)
+    result = np.linalg.slogdet(_primal(a))  # (sign, log|det|); the sign is piecewise constant
+    return result._replace(logabsdet=_record(_LOGABSDET, a._tag, (a,), {}))
+
+
 # ---- the table numpy's __array_function__ dispatch consults ---------------------------------
 
 def _like(fill):
@@ -1151,6 +1227,12 @@ _FUNCTIONS = {
     np.kron: _kron,
     np.einsum: _einsum,
     np.tensordot: _tensordot,
+    np.take_along_axis: _take_along_axis,
+    np.sort: _sort,
+    np.linalg.inv: _linalg("inv", _INV, 1),
+    np.linalg.solve: _linalg("solve", _SOLVE, 2),
+    np.linalg.det: _linalg("det", _DET, 1),
+    np.linalg.slogdet: _slogdet,
 }
 
 
