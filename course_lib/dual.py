@@ -252,7 +252,8 @@ class Dual(ArrayMethods):
         return _apply_ufunc(ufunc, inputs, self._tag)
 
     def __array_function__(self, func, types, args, kwargs):
-        if top_tag(_flatten(args) + _flatten(tuple(kwargs.values()))) != self._tag:
+        if top_tag(_flatten(args)) != self._tag or kwargs and top_tag(
+                _flatten(tuple(kwargs.values()))) > self._tag:
             return NotImplemented
         rule = _FUNCTION_RULES.get(func)
         if rule is None:
@@ -552,8 +553,9 @@ def _matmul(tag, a, b):
     if a_ours and b_ours:
         out = mm(a.primal, b.primal)
         tangent = mm(a.tangent, b.primal)
-        if _is_float_array(tangent) and tangent.ndim == 2 and _is_float_array(a.primal) \
-                and _is_float_array(b.tangent):  # + a @ db, a block of rows at a time
+        if _is_float_array(tangent) and tangent.ndim == 2 and tangent.nbytes > _BLOCK_BYTES // 8 \
+                and _is_float_array(a.primal) and _is_float_array(b.tangent):
+            # + a @ db, a block of rows at a time: no full-size temporary
             for block in _row_blocks(tangent):
                 tangent[block] += mm(a.primal[block], b.tangent)
             return _make(out, tangent, tag)

@@ -28,7 +28,12 @@ def tag_of(value):
 
 def top_tag(values):
     """Return the largest tag among ``values`` (0 if none of them is tagged)."""
-    return max((tag_of(v) for v in values), default=0)
+    top = 0
+    for v in values:  # a plain loop: this runs for every operation on a tagged value
+        tag = getattr(v, "_tag", 0)
+        if tag > top:
+            top = tag
+    return top
 
 
 class ArrayMethods:
