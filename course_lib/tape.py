@@ -1482,10 +1482,8 @@ def jacrev(f, argnums=0):
             m = int(np.prod(yshape, dtype=int))
             rows = [[[] for _ in leaves] for leaves, _ in x_trees]
             for k in range(m):
-                u = [np.zeros(_shape(o)) for o in y_leaves]
-                u[i] = np.zeros(m)
-                u[i][k] = 1.0
-                u[i] = np.reshape(u[i], yshape)
+                u = [np.zeros(_shape(o)) for o in y_leaves]  # one-hot at entry k of leaf i
+                u[i].flat[k] = 1.0
                 cts = pullback(y_unflatten(u))
                 for a, ct in enumerate((cts,) if len(primals) == 1 else cts):
                     for j, c in enumerate(_flatten(ct)[0]):

@@ -17,6 +17,17 @@ def autograd_directional(f_anp, x, v):
     return autograd.jacobian(lambda t: f_anp(x + t * v))(0.0)
 
 
+def check_jvp(f, x, v, value_rtol, ad_tol, fd_tol):
+    """jvp of ``f(m, z)`` (m: numpy or autograd.numpy) against the value, autograd and central
+    differences; the tolerances are (rtol, atol) pairs."""
+    y, t = jvp(lambda z: f(np, z), x, v)
+    np.testing.assert_allclose(y, f(np, x), rtol=value_rtol)
+    np.testing.assert_allclose(t, autograd_directional(lambda z: f(anp, z), x, v),
+                               rtol=ad_tol[0], atol=ad_tol[1])
+    np.testing.assert_allclose(t, central_difference(lambda z: f(np, z), x, v=v),
+                               rtol=fd_tol[0], atol=fd_tol[1])
+
+
 # ---- known values, no helpers -----------------------------------------------------------------
 
 def test_known_values():
@@ -117,12 +128,7 @@ def test_unary_rule(name, shape):
     x = rng.uniform(-1.9, 1.9, shape)
     v = rng.standard_normal(shape)
     op = UNARY[name]
-    y, t = jvp(lambda z: op(np, z), x, v)
-    np.testing.assert_allclose(y, op(np, x), rtol=1e-15)
-    np.testing.assert_allclose(t, autograd_directional(lambda z: op(anp, z), x, v), rtol=1e-12,
-                               atol=1e-14)
-    np.testing.assert_allclose(t, central_difference(lambda z: op(np, z), x, v=v), rtol=1e-6,
-                               atol=1e-8)
+    check_jvp(op, x, v, value_rtol=1e-15, ad_tol=(1e-12, 1e-14), fd_tol=(1e-6, 1e-8))
     check_second_order(lambda m, z: op(m, z), x, v)
 
 
@@ -383,12 +389,7 @@ def compositions(draw):
 @given(compositions())
 def test_compositions_agree_with_autograd_and_finite_differences(case):
     f, x, v = case
-    y, t = jvp(lambda z: f(np, z), x, v)
-    np.testing.assert_allclose(y, f(np, x), rtol=1e-14)
-    np.testing.assert_allclose(t, autograd_directional(lambda z: f(anp, z), x, v), rtol=1e-10,
-                               atol=1e-12)
-    np.testing.assert_allclose(t, central_difference(lambda z: f(np, z), x, v=v), rtol=1e-5,
-                               atol=1e-6)
+    check_jvp(f, x, v, value_rtol=1e-14, ad_tol=(1e-10, 1e-12), fd_tol=(1e-5, 1e-6))
 
 
 @given(compositions())
