@@ -32,6 +32,7 @@ import numbers
 
 import numpy as np
 
+from . import composites
 from .nesting import ArrayMethods, new_tag, top_tag
 
 __all__ = ["Dual", "derivative", "jvp", "jacfwd", "defjvp"]
@@ -787,6 +788,26 @@ def _slogdet(tag, a):
     result = np.linalg.slogdet(a.primal)  # (sign, log|det|); the sign is piecewise constant
     tangent = np.trace(np.linalg.solve(a.primal, a.tangent))
     return result._replace(logabsdet=_make(result.logabsdet, tangent, tag))
+
+
+@_implements(np.linalg.cholesky)
+def _cholesky(tag, a):
+    _square_matrix("cholesky", a)
+    low = np.linalg.cholesky(a.primal)  # A = L L^T, so L^-1 dA L^-T = X + X^T with X = L^-1 dL
+    n = _shape(low)[0]
+    phi = np.tril(np.ones((n, n))) - 0.5 * np.eye(n)  # lower triangle, half the diagonal
+    s = np.transpose(np.linalg.solve(low, np.transpose(np.linalg.solve(low, a.tangent))))
+    return _make(low, low @ (phi * s), tag)
+
+
+# ---- functions composed of the operations above (np.prod, np.triu, np.var, ...): see
+# composites.py; they need no rule of their own ----
+for _f, _composite in composites.FUNCTIONS.items():
+    _FUNCTION_RULES[_f] = (lambda c: lambda tag, *args, **kwargs: c(*args, **kwargs))(_composite)
+_FUNCTION_RULES[np.copy] = lambda tag, a, **kwargs: _make(np.copy(a.primal), np.copy(a.tangent),
+                                                      tag)
+# rounding is piecewise constant: the result is a constant (derivative 0), as in the tape
+_FUNCTION_RULES[np.round] = lambda tag, a, decimals=0, out=None: np.round(a.primal, decimals)
 
 
 # ---- shape queries and constants: read off the primal ----

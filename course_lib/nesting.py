@@ -69,3 +69,30 @@ class ArrayMethods:
 
     def dot(self, other):
         return np.dot(self, other)
+
+    def prod(self, axis=None, keepdims=False):
+        return np.prod(self, axis=axis, keepdims=keepdims)
+
+    def var(self, axis=None, ddof=0, keepdims=False):
+        return np.var(self, axis=axis, ddof=ddof, keepdims=keepdims)
+
+    def std(self, axis=None, ddof=0, keepdims=False):
+        return np.std(self, axis=axis, ddof=ddof, keepdims=keepdims)
+
+    def cumsum(self, axis=None):
+        return np.cumsum(self, axis=axis)
+
+    def cumprod(self, axis=None):
+        return np.cumprod(self, axis=axis)
+
+    def flatten(self):
+        return np.ravel(self)  # a copy in numpy; these values are never changed in place anyway
+
+    def copy(self):
+        return np.copy(self)
+
+    def astype(self, dtype):
+        if np.dtype(dtype).kind != "f":
+            raise TypeError(f"astype({np.dtype(dtype).name}) would drop the derivative; round "
+                            "with np.round, or read the value itself for a plain array")
+        return self

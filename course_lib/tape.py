@@ -21,6 +21,7 @@ import operator
 
 import numpy as np
 
+from . import composites
 from .nesting import ArrayMethods, new_tag, tag_of, top_tag
 
 __all__ = ["Traced", "grad", "value_and_grad", "vjp", "jacrev", "hessian", "hvp", "trace",
@@ -107,7 +108,7 @@ class Traced(ArrayMethods):
             return NotImplemented
         handler = _FUNCTIONS.get(func)
         if handler is None:
-            raise NotImplementedError(_no_rule_message(f"numpy.{func.__name__}",
+            raise NotImplementedError(_no_rule_message(f"{func.__module__}.{func.__name__}",
                                                        _flat_args(args), tag))
         return handler(*args, **kwargs)
 
@@ -658,25 +659,6 @@ def _mean(a, axis=None, dtype=None, out=None, keepdims=False):
     return np.sum(a, axis=axis, keepdims=keepdims) / count
 
 
-def _var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
-    shape = _shape(a)
-    count = int(np.prod(shape, dtype=int) // max(np.prod(_keepdims_shape(shape, axis),
-                                                         dtype=int), 1))
-    centred = a - np.mean(a, axis=axis, keepdims=True)
-    return np.sum(centred * centred, axis=axis, keepdims=keepdims) / (count - ddof)
-
-
-def _std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
-    return np.sqrt(_var(a, axis=axis, ddof=ddof, keepdims=keepdims))
-
-
-def _norm(x, ord=None, axis=None, keepdims=False):
-    if ord not in (None, 2, "fro") or (ord == 2 and axis is None and len(_shape(x)) > 1):
-        raise NotImplementedError(f"numpy.linalg.norm with ord={ord!r} has no reverse rule; "
-                                  f"only the Euclidean/Frobenius norm (ord=None) is supported")
-    return np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims))
-
-
 def _cumsum_vjp(ans, x, axis=None):
     shape = _shape(x)
 
@@ -1129,6 +1111,22 @@ _LOGABSDET = Primitive("logabsdet", lambda a: np.linalg.slogdet(a).logabsdet,
                        lambda ans, a: lambda g: g * np.transpose(np.linalg.inv(a)))
 
 
+def _cholesky_vjp(ans, a):
+    """A = L L^T: the cotangent of A is L^-T phi(L^T g) L^-1, symmetrized (Murray 2016, eq. 10),
+    where phi keeps the lower triangle and halves the diagonal."""
+    n = _shape(a)[0]
+    phi = np.tril(np.ones((n, n))) - 0.5 * np.eye(n)
+
+    def vjp(g):
+        left = np.linalg.solve(np.transpose(ans), phi * (np.transpose(ans) @ g))  # L^-T phi(.)
+        s = np.transpose(np.linalg.solve(np.transpose(ans), np.transpose(left)))  # ... L^-1
+        return 0.5 * (s + np.transpose(s))
+    return vjp
+
+
+_CHOLESKY = Primitive("cholesky", np.linalg.cholesky, _cholesky_vjp)
+
+
 def _linalg(name, prim, nargs):
     def handler(*args):
         _square_matrix(name, args[0])
@@ -1171,9 +1169,6 @@ _FUNCTIONS = {
     np.min: _reduction(_MIN),
     np.amin: _reduction(_MIN),
     np.mean: _mean,
-    np.var: _var,
-    np.std: _std,
-    np.linalg.norm: _norm,
     np.cumsum: lambda a, axis=None: _record(_CUMSUM, a._tag, (a,), {"axis": axis}),
     np.flip: lambda m, axis=None: _record(_FLIP, m._tag, (m,), {"axis": axis}),
     np.dot: _dot,
@@ -1233,7 +1228,9 @@ _FUNCTIONS = {
     np.linalg.solve: _linalg("solve", _SOLVE, 2),
     np.linalg.det: _linalg("det", _DET, 1),
     np.linalg.slogdet: _slogdet,
+    np.linalg.cholesky: _linalg("cholesky", _CHOLESKY, 1),
 }
+_FUNCTIONS.update(composites.FUNCTIONS)  # np.prod, np.triu, np.var, ...: see composites.py
 
 
 # ---- the backward pass ----------------------------------------------------------------------
