@@ -996,15 +996,70 @@ def _explicit_einsum(subscripts):
 
 
 def _parse_einsum(subscripts, n_operands):
-    if "..." in subscripts:
-        raise NotImplementedError("numpy.einsum under reverse mode does not support '...'; "
-                                  "name every index ('bij,bjk->bik')")
     inputs, output = _explicit_einsum(subscripts).split("->")
     inputs = inputs.split(",")
-    if len(inputs) != n_operands or any(len(set(s)) != len(s) for s in inputs):
-        raise NotImplementedError("numpy.einsum under reverse mode does not support an index "
-                                  "repeated within one operand (such as 'ii->i')")
+    if len(inputs) != n_operands:
+        raise ValueError(f"einsum subscripts {subscripts!r} name {len(inputs)} operand(s), but "
+                         f"{n_operands} were given")
     return inputs, output
+
+
+def _name_ellipsis(subscripts, operands):
+    """Write '...' out as capital letters, one per broadcast axis, aligned from the right as numpy
+    broadcasts them. An operand whose axis has length 1 where another's is longer is reshaped to
+    drop it, so the product broadcasts over that letter and its cotangent sums it back."""
+    s = subscripts.replace(" ", "")
+    if "..." not in s:
+        return s, list(operands)
+    inputs, arrow, output = s.partition("->")
+    inputs = inputs.split(",")
+    spans = [len(_shape(op)) - len(sub.replace("...", "")) if "..." in sub else 0
+             for sub, op in zip(inputs, operands)]
+    width = max(spans)
+    letters = [chr(ord("A") + i) for i in range(width)]
+    lengths = [max(_shape(op)[sub.index("...") + i - (width - span)]
+                   for sub, op, span in zip(inputs, operands, spans)
+                   if "..." in sub and i >= width - span) for i in range(width)]
+    operands = list(operands)
+    for k, (sub, span) in enumerate(zip(inputs, spans)):
+        if "..." not in sub:
+            continue
+        start = sub.index("...")
+        named = letters[width - span:]
+        shape = list(_shape(operands[k]))
+        kept = [c for j, c in enumerate(named)
+                if shape[start + j] != 1 or lengths[width - span + j] == 1]
+        if len(kept) < span:  # drop the broadcast axes of length 1
+            axes = [start + j for j, c in enumerate(named) if c not in kept]
+            operands[k] = np.reshape(operands[k], [n for d, n in enumerate(shape) if d not in axes])
+        inputs[k] = sub.replace("...", "".join(kept))
+    if arrow:
+        output = output.replace("...", "".join(letters))
+    else:  # implicit mode: the broadcast axes first, then the indices used once, sorted
+        used = "".join(inputs)
+        output = "".join(c for c in letters if c in used) + "".join(
+            sorted(c for c in set(used) if used.count(c) == 1 and c not in letters))
+    return ",".join(inputs) + "->" + output, operands
+
+
+def _take_repeated(subscripts, operands):
+    """An index repeated within one operand ('ii->i', 'iij->j') reads its diagonal: take the
+    diagonal first (advanced indexing, which has its own rule), then contract as usual."""
+    inputs, output = _explicit_einsum(subscripts).split("->")
+    inputs = inputs.split(",")
+    operands = list(operands)
+    for k, sub in enumerate(inputs):
+        for c in dict.fromkeys(sub):
+            where = [j for j, d in enumerate(sub) if d == c]
+            if len(where) < 2:
+                continue
+            rest = [j for j in range(len(sub)) if j not in where]
+            moved = np.transpose(operands[k], where + rest)
+            diagonal = np.arange(_shape(operands[k])[where[0]])
+            operands[k] = moved[(diagonal,) * len(where)]
+            sub = c + "".join(sub[j] for j in rest)
+        inputs[k] = sub
+    return ",".join(inputs) + "->" + output, operands
 
 
 def _einsum_maker(k):
@@ -1029,8 +1084,10 @@ def _einsum(subscripts, *operands, **kwargs):
     if kwargs or not isinstance(subscripts, str):
         raise NotImplementedError("numpy.einsum under reverse mode takes a subscripts string and "
                                   "operands only (no optimize=, out=, or interleaved form)")
+    subscripts, operands = _name_ellipsis(subscripts, operands)
+    subscripts, operands = _take_repeated(subscripts, operands)
     _parse_einsum(subscripts, len(operands))
-    return _record(_EINSUM, top_tag(operands), operands,
+    return _record(_EINSUM, top_tag(operands), tuple(operands),
                    {"subscripts": _explicit_einsum(subscripts)})
 
 

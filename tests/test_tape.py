@@ -254,6 +254,9 @@ def test_where_broadcasts_against_finite_differences(fn):
     (lambda xp, t, v: xp.einsum("abc,c->ab", t, v), (T3, V)),
     (lambda xp, a, v: xp.einsum("ij,j", a, v), (A, V)),  # implicit output: "i"
     (lambda xp, a, b: xp.einsum("ji,ik", b[:3, :].T, a), (A, B)),  # implicit output: "jk"
+    (lambda xp, t, b: xp.einsum("...ij,jk->...ik", t, b), (T3, B)),
+    (lambda xp, t, v: xp.einsum("...j,j", t, v), (T3, V)),  # implicit output: "...i" (here "ab")
+    (lambda xp, t, u: xp.einsum("...ij,...kj->...ik", t, u), (T3, T3[:1])),  # batch axis 1 vs 2
     (lambda xp, t, b: xp.tensordot(t, b, axes=1), (T3, B)),
     (lambda xp, t, a: xp.tensordot(t, a, axes=([1, 2], [0, 1])), (T3, A)),
 ])
@@ -533,13 +536,39 @@ def test_linear_algebra_errors_say_what_is_supported():
         grad(lambda x: np.sum(np.take_along_axis(x, np.array([0, 0, 1]), 0)))(V[:3])
 
 
+@pytest.mark.parametrize("subscripts, shape", [
+    ("ii->i", (3, 3)), ("ii", (3, 3)), ("iij->j", (3, 3, 2)), ("iji->j", (3, 2, 3)),
+    ("...ii->...i", (2, 3, 3)), ("iijj", (2, 2, 3, 3)), ("ij,jj->i", (4, 4))])
+def test_einsum_with_a_repeated_index_against_finite_differences(subscripts, shape):
+    # (autograd refuses these subscripts, so finite differences are the oracle; with two
+    # operands, the first is a constant matrix and x the second)
+    x = np.random.default_rng(6).normal(size=shape)
+    before = (A,) if "," in subscripts else ()
+    w = np.random.default_rng(7).normal(size=np.shape(np.einsum(subscripts, *before, x)))
+    f = lambda x: np.sum(w * np.einsum(subscripts, *before, x) ** 2)  # noqa: E731
+    close(jvp(lambda x: np.einsum(subscripts, *before, x), x, x)[0],
+          np.einsum(subscripts, *before, x))
+    close(grad(f)(x), finite_difference_gradient(f, x), rtol=1e-6, atol=1e-8)
+    v = np.random.default_rng(8).normal(size=shape)
+    close(hvp(f, x, v), (grad(f)(x + 1e-5 * v) - grad(f)(x - 1e-5 * v)) / 2e-5, rtol=1e-5,
+          atol=1e-6)
+
+
+def test_einsum_under_the_tape_gives_numpys_values():
+    for subscripts, operands in [("...ij,...kj->...ik", (T3, T3[:1])), ("...j,j", (T3, V)),
+                                 ("iij->j", (np.ones((2, 2, 3)),)),
+                                 ("ij,jj->i", (A[:, :3], A[:, :3]))]:
+        want = np.einsum(subscripts, *operands)
+        y, _ = vjp(lambda *ops: np.einsum(subscripts, *ops), *operands)
+        assert np.shape(y) == np.shape(want)
+        close(y, want, rtol=1e-15, atol=1e-15)
+
+
 def test_missing_rule_names_the_op():
     with pytest.raises(NotImplementedError, match="numpy.partition"):
         grad(lambda x: np.sum(np.partition(x, 2)))(V)
-    with pytest.raises(NotImplementedError, match="repeated"):
-        grad(lambda x: np.einsum("ii->i", x))(A[:, :3])
-    with pytest.raises(NotImplementedError, match="name every index"):
-        grad(lambda x: np.sum(np.einsum("...j,j", x, V)))(A)
+    with pytest.raises(NotImplementedError, match="numpy.linalg.eigh"):
+        grad(lambda x: np.sum(np.linalg.eigh(x)[0]))(A[:, :3])
     with pytest.raises(NotImplementedError, match="argument 1 of clip"):
         grad(lambda lo: np.sum(np.clip(V, lo, 2.0)))(0.0)
     with pytest.raises(NotImplementedError, match="reduce"):
