@@ -18,6 +18,7 @@ plus ``Traced`` and ``unbroadcast`` for readers who want to look inside.
 import contextlib
 import gc
 import operator
+import string
 
 import numpy as np
 
@@ -1005,7 +1006,7 @@ def _parse_einsum(subscripts, n_operands):
 
 
 def _name_ellipsis(subscripts, operands):
-    """Write '...' out as capital letters, one per broadcast axis, aligned from the right as numpy
+    """Write '...' out as unused letters, one per broadcast axis, aligned from the right as numpy
     broadcasts them. An operand whose axis has length 1 where another's is longer is reshaped to
     drop it, so the product broadcasts over that letter and its cotangent sums it back."""
     s = subscripts.replace(" ", "")
@@ -1016,7 +1017,7 @@ def _name_ellipsis(subscripts, operands):
     spans = [len(_shape(op)) - len(sub.replace("...", "")) if "..." in sub else 0
              for sub, op in zip(inputs, operands)]
     width = max(spans)
-    letters = [chr(ord("A") + i) for i in range(width)]
+    letters = [c for c in string.ascii_uppercase + string.ascii_lowercase if c not in s][:width]
     lengths = [max(_shape(op)[sub.index("...") + i - (width - span)]
                    for sub, op, span in zip(inputs, operands, spans)
                    if "..." in sub and i >= width - span) for i in range(width)]
