@@ -212,6 +212,24 @@ def vsplit(ary, indices_or_sections):
     return split(ary, indices_or_sections, axis=0)
 
 
+# ---- the lower triangle, as numpy's cholesky and eigh read it --------------------------------
+# np.linalg.cholesky(A) and np.linalg.eigh(A) look only at the lower triangle of A: they compute a
+# function of the symmetric matrix from_lower(A). Their derivative rules work with symmetric
+# matrices, so forward mode feeds them from_lower(dA), and reverse mode hands back
+# onto_lower(S), the adjoint of from_lower: derivatives that finite differences on the entries
+# of A confirm (upper-triangle entries have derivative 0).
+
+def from_lower(m):
+    """The symmetric matrix with the lower triangle of m."""
+    return np.tril(m) + np.transpose(np.tril(m, -1))
+
+
+def onto_lower(s):
+    """The adjoint of ``from_lower``: s + s^T below the diagonal, s on it, 0 above."""
+    n = shape_of(s)[-1]
+    return (s + np.transpose(s)) * np.tril(np.ones((n, n)), -1) + s * np.eye(n)
+
+
 FUNCTIONS = {
     np.var: var, np.std: std, np.linalg.norm: norm, np.average: average,
     np.prod: prod, np.cumprod: cumprod, np.polyval: polyval,

@@ -791,13 +791,35 @@ def _slogdet(tag, a):
 
 
 @_implements(np.linalg.cholesky)
-def _cholesky(tag, a):
+def _cholesky(tag, a, upper=False):
     _square_matrix("cholesky", a)
+    if upper:
+        raise NotImplementedError("numpy.linalg.cholesky on a Dual: upper=True is not supported; "
+                                  "transpose the lower factor instead")
     low = np.linalg.cholesky(a.primal)  # A = L L^T, so L^-1 dA L^-T = X + X^T with X = L^-1 dL
     n = _shape(low)[0]
     phi = np.tril(np.ones((n, n))) - 0.5 * np.eye(n)  # lower triangle, half the diagonal
-    s = np.transpose(np.linalg.solve(low, np.transpose(np.linalg.solve(low, a.tangent))))
+    da = composites.from_lower(a.tangent)  # numpy reads the lower triangle only
+    s = np.transpose(np.linalg.solve(low, np.transpose(np.linalg.solve(low, da))))
     return _make(low, low @ (phi * s), tag)
+
+
+@_implements(np.linalg.eigh)
+def _eigh(tag, a, UPLO="L"):
+    _square_matrix("eigh", a)
+    if UPLO != "L":
+        raise NotImplementedError("numpy.linalg.eigh on a Dual reads the lower triangle "
+                                  "(UPLO='L') only")
+    result = np.linalg.eigh(a.primal)
+    w, v = result.eigenvalues, result.eigenvectors
+    m = np.transpose(v) @ composites.from_lower(a.tangent) @ v  # dA in the eigenbasis
+    n = _shape(w)[0]
+    # dw_i = m_ii; dV = V (F * m) with F_ij = 1 / (w_j - w_i) off the diagonal: eigenvector
+    # derivatives need distinct eigenvalues (a repeated one gives inf or nan, never a number)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = (1.0 - np.eye(n)) / (w[None, :] - w[:, None] + np.eye(n))
+    return result._replace(eigenvalues=_make(w, np.diagonal(m), tag),
+                           eigenvectors=_make(v, v @ (f * m), tag))
 
 
 # ---- functions composed of the operations above (np.prod, np.triu, np.var, ...): see

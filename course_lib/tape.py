@@ -1170,19 +1170,56 @@ _LOGABSDET = Primitive("logabsdet", lambda a: np.linalg.slogdet(a).logabsdet,
 
 
 def _cholesky_vjp(ans, a):
-    """A = L L^T: the cotangent of A is L^-T phi(L^T g) L^-1, symmetrized (Murray 2016, eq. 10),
-    where phi keeps the lower triangle and halves the diagonal."""
+    """A = L L^T: the cotangent of A is L^-T phi(L^T g) L^-1 (Murray 2016, eq. 10), where phi
+    keeps the lower triangle and halves the diagonal, taken onto the lower triangle numpy reads."""
     n = _shape(a)[0]
     phi = np.tril(np.ones((n, n))) - 0.5 * np.eye(n)
 
     def vjp(g):
         left = np.linalg.solve(np.transpose(ans), phi * (np.transpose(ans) @ g))  # L^-T phi(.)
         s = np.transpose(np.linalg.solve(np.transpose(ans), np.transpose(left)))  # ... L^-1
-        return 0.5 * (s + np.transpose(s))
+        return composites.onto_lower(s)
     return vjp
 
 
 _CHOLESKY = Primitive("cholesky", np.linalg.cholesky, _cholesky_vjp)
+
+
+# eigh gives two arrays; the tape records each as its own operation (eigh runs twice, and the rules
+# call np.linalg.eigh again, so they nest). With A = V diag(w) V^T (Giles 2008, section 3.1):
+# the cotangent of A is V (diag(g_w) + F * (V^T g_V)) V^T, F_ij = 1 / (w_j - w_i) off the diagonal.
+
+def _eigh_gap_inverse(w):
+    n = _shape(w)[0]
+    with np.errstate(divide="ignore", invalid="ignore"):  # a repeated eigenvalue gives inf/nan
+        return (1.0 - np.eye(n)) / (w[None, :] - w[:, None] + np.eye(n))
+
+
+def _eigenvalues_vjp(ans, a):
+    v = np.linalg.eigh(a).eigenvectors
+    return lambda g: composites.onto_lower((v * g) @ np.transpose(v))
+
+
+def _eigenvectors_vjp(ans, a):
+    f = _eigh_gap_inverse(np.linalg.eigh(a).eigenvalues)
+    return lambda g: composites.onto_lower(ans @ (f * (np.transpose(ans) @ g)) @ np.transpose(ans))
+
+
+_EIGENVALUES = Primitive("eigh values", lambda a: np.linalg.eigh(a).eigenvalues, _eigenvalues_vjp)
+_EIGENVECTORS = Primitive("eigh vectors", lambda a: np.linalg.eigh(a).eigenvectors,
+                          _eigenvectors_vjp)
+
+
+def _eigh(a, UPLO="L"):
+    _square_matrix("eigh", a)
+    if UPLO != "L":
+        raise NotImplementedError("numpy.linalg.eigh under reverse mode reads the lower triangle "
+                                  "(UPLO='L') only")
+    return _EIGH_RESULT(_record(_EIGENVALUES, a._tag, (a,), {}),
+                        _record(_EIGENVECTORS, a._tag, (a,), {}))
+
+
+_EIGH_RESULT = type(np.linalg.eigh(np.eye(1)))  # numpy's named tuple (eigenvalues, eigenvectors)
 
 
 def _linalg(name, prim, nargs):
@@ -1287,6 +1324,7 @@ _FUNCTIONS = {
     np.linalg.det: _linalg("det", _DET, 1),
     np.linalg.slogdet: _slogdet,
     np.linalg.cholesky: _linalg("cholesky", _CHOLESKY, 1),
+    np.linalg.eigh: _eigh,
 }
 _FUNCTIONS.update(composites.FUNCTIONS)  # np.prod, np.triu, np.var, ...: see composites.py
 

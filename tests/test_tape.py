@@ -503,6 +503,9 @@ LINEAR_ALGEBRA = {
     "det": lambda xp, a: xp.linalg.det(a) ** 2,
     "slogdet": lambda xp, a: xp.linalg.slogdet(a)[1] * xp.sum(a),
     "sort, 1-d": lambda xp, a: xp.sum(xp.sort(xp.ravel(a)) ** 3 * xp.arange(9.0)),
+    "eigh, values": lambda xp, a: xp.sum(xp.linalg.eigh(a + a.T)[0] ** 3 * xp.arange(1.0, 4.0)),
+    "eigh, vectors": lambda xp, a: xp.sum(LIN * xp.linalg.eigh(xp.dot(a, a.T))[1] ** 2),
+    "cholesky": lambda xp, a: xp.sum(LIN * xp.linalg.cholesky(xp.dot(a, a.T) + xp.eye(3))),
 }
 
 
@@ -525,6 +528,20 @@ def test_sort_along_any_axis_against_finite_differences(axis):
     close(grad(f)(LIN), finite_difference_gradient(f, LIN), rtol=1e-6, atol=1e-8)
     close(hvp(f, LIN, A[:, :3]), (grad(f)(LIN + 1e-6 * A[:, :3]) - grad(f)(LIN - 1e-6 * A[:, :3]))
           / 2e-6, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["cholesky", "eigh"])
+def test_cholesky_and_eigh_read_the_lower_triangle_as_numpy_does(name):
+    # On an unsymmetric matrix numpy uses its lower triangle: finite differences on each entry
+    # (independent of every AD rule) see derivative 0 above the diagonal, and so must we.
+    a = np.tril(LIN) + np.tril(LIN, -1).T + 3 * np.eye(3) + np.triu(A[:, :3], 1)
+    fn = {"cholesky": lambda a: np.sum(LIN * np.linalg.cholesky(a)),
+          "eigh": lambda a: np.sum(LIN * np.linalg.eigh(a)[1] ** 2 + np.linalg.eigh(a)[0] ** 2)}
+    f = fn[name]
+    want = finite_difference_gradient(f, a)
+    assert np.all(np.triu(want, 1) == 0)
+    close(grad(f)(a), want, rtol=1e-6, atol=1e-8)
+    close(jvp(f, a, A[:, :3])[1], np.sum(want * A[:, :3]), rtol=1e-6, atol=1e-8)
 
 
 def test_linear_algebra_errors_say_what_is_supported():
@@ -567,8 +584,10 @@ def test_einsum_under_the_tape_gives_numpys_values():
 def test_missing_rule_names_the_op():
     with pytest.raises(NotImplementedError, match="numpy.partition"):
         grad(lambda x: np.sum(np.partition(x, 2)))(V)
-    with pytest.raises(NotImplementedError, match="numpy.linalg.eigh"):
-        grad(lambda x: np.sum(np.linalg.eigh(x)[0]))(A[:, :3])
+    with pytest.raises(NotImplementedError, match="numpy.linalg.svd"):
+        grad(lambda x: np.sum(np.linalg.svd(x)[1]))(A[:, :3])
+    with pytest.raises(NotImplementedError, match="UPLO='L'"):
+        grad(lambda x: np.sum(np.linalg.eigh(x, UPLO="U")[0]))(A[:, :3])
     with pytest.raises(NotImplementedError, match="argument 1 of clip"):
         grad(lambda lo: np.sum(np.clip(V, lo, 2.0)))(0.0)
     with pytest.raises(NotImplementedError, match="reduce"):
