@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from course_lib import composites, grad, hessian, hvp, jacfwd, jacrev, jvp
+from test_tape import finite_difference_gradient
 
 M = np.array([[0.3, 0.7, 1.2, -0.4], [0.5, -0.9, 1.4, 0.6], [0.2, 0.4, -0.8, 1.1]])
 DM = np.random.default_rng(7).normal(size=M.shape)
@@ -73,15 +74,6 @@ def test_against_autograd_to_second_order(name):
     fn = WITH_AUTOGRAD[name]
     f_auto = weighted(fn, anp)
     check_both_modes(fn, autograd.grad(f_auto)(M), autograd.hessian(f_auto)(M))
-
-
-def finite_difference_gradient(f, x, h=1e-6):
-    g = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        e = np.zeros_like(x)
-        e[i] = h
-        g[i] = (f(x + e) - f(x - e)) / (2 * h)
-    return g
 
 
 # Composites autograd has no rule for: plain numpy's finite differences are the oracle.
