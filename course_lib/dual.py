@@ -528,6 +528,8 @@ defjvp(np.arccosh,     lambda out, x: 1.0 / np.sqrt(x * x - 1.0))
 defjvp(np.arctanh,     lambda out, x: 1.0 / (1.0 - x * x))
 defjvp(np.deg2rad,     lambda out, x: np.pi / 180.0)
 defjvp(np.rad2deg,     lambda out, x: 180.0 / np.pi)
+_UFUNC_RULES[np.radians] = _UFUNC_RULES[np.deg2rad]  # the same functions under other names
+_UFUNC_RULES[np.degrees] = _UFUNC_RULES[np.rad2deg]
 
 # The built-in unary rules above whose partial is a new array (never ``out`` or ``x`` itself):
 # _apply_ufunc multiplies the tangent into it instead of allocating another array.
@@ -839,6 +841,19 @@ _FUNCTION_RULES[np.size] = lambda tag, x, axis=None: (
     int(np.prod(_shape(x))) if axis is None else _shape(x)[axis])
 _FUNCTION_RULES[np.zeros_like] = lambda tag, x, dtype=None, **kw: np.zeros(_shape(x), dtype=dtype)
 _FUNCTION_RULES[np.ones_like] = lambda tag, x, dtype=None, **kw: np.ones(_shape(x), dtype=dtype)
+_FUNCTION_RULES[np.full_like] = lambda tag, x, fill_value, dtype=None, **kw: np.full(
+    _shape(x), _primal(fill_value, tag), dtype=dtype or float)
+
+
+def _on_primals(func):
+    """Functions whose result has no derivative (positions, comparisons): run on the primals."""
+    def rule(tag, *args, **kwargs):
+        return func(*[_primal(a, tag) for a in args], **kwargs)
+    return rule
+
+
+for _f in (np.argmax, np.argmin, np.argsort, np.isclose, np.allclose, np.array_equal):
+    _FUNCTION_RULES[_f] = _on_primals(_f)
 
 
 # ---- derivative operators ---------------------------------------------------------------------

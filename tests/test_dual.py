@@ -420,6 +420,20 @@ def test_non_numeric_output_is_reported():
         jvp(lambda x: None, np.ones(2), np.ones(2))
 
 
+def test_positions_and_comparisons_run_on_the_primal():
+    x, dx = np.array([0.3, 2.0, -1.0]), np.array([1.0, 2.0, 3.0])
+    y, dy = jvp(lambda x: x[np.argmax(x)] + x[np.argmin(x)], x, dx)
+    assert (y, dy) == (1.0, 5.0)
+    np.testing.assert_array_equal(jvp(lambda x: x[np.argsort(x)], x, dx)[1], [3.0, 1.0, 2.0])
+    y, dy = jvp(lambda x: np.where(np.isclose(x, 2.0), x, np.full_like(x, 7.0)), x, dx)
+    np.testing.assert_array_equal(y, [7.0, 2.0, 7.0])
+    np.testing.assert_array_equal(dy, [0.0, 2.0, 0.0])
+    assert jvp(lambda x: x * np.allclose(x, x) * np.array_equal(x, x), x, dx)[1].tolist() == [
+        1.0, 2.0, 3.0]
+    assert jvp(np.degrees, 1.0, 1.0)[1] == 180.0 / np.pi
+    assert jvp(np.radians, 1.0, 1.0)[1] == np.pi / 180.0
+
+
 def test_missing_rules_name_the_function():
     d = Dual(np.eye(2), np.eye(2))
     with pytest.raises(NotImplementedError, match="numpy.linalg.svd"):
