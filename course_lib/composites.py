@@ -160,8 +160,8 @@ def diag(v, k=0):
         raise ValueError("np.diag takes a 1-d or 2-d input")
     m = shape[0] + abs(k)
     # Column c of eye(m, k) has its one in row c - k; scale column c by the entry that goes there.
-    pad = np.zeros(abs(k))
-    column_values = np.concatenate([pad, v] if k >= 0 else [v, pad])
+    zeros = np.zeros(abs(k))
+    column_values = np.concatenate([zeros, v] if k >= 0 else [v, zeros])
     return np.eye(m, k=k) * column_values
 
 
