@@ -23,7 +23,7 @@ def shape_of(x):
     return tuple(getattr(x, "shape", ()))
 
 
-def _along(axis, nd, index):
+def along(axis, nd, index):
     """An index that applies ``index`` on ``axis`` and takes everything on the other axes."""
     return (slice(None),) * (axis % nd) + (index,)
 
@@ -118,7 +118,7 @@ def cumprod(a, axis=None, dtype=None, out=None):
     step = 1
     while step < n:
         ones = np.ones([step if d == axis % nd else size for d, size in enumerate(shape_of(a))])
-        shifted = np.concatenate([ones, a[_along(axis, nd, slice(0, n - step))]], axis=axis)
+        shifted = np.concatenate([ones, a[along(axis, nd, slice(0, n - step))]], axis=axis)
         a = a * shifted
         step *= 2
     return a
@@ -191,7 +191,7 @@ def array_split(ary, indices_or_sections, axis=0):
     """np.array_split: slices of the axis, placed where numpy's own split puts them."""
     nd = len(shape_of(ary))
     positions = np.array_split(np.arange(shape_of(ary)[axis]), indices_or_sections)
-    return [ary[_along(axis, nd, slice(int(p[0]), int(p[-1]) + 1) if len(p) else slice(0, 0))]
+    return [ary[along(axis, nd, slice(int(p[0]), int(p[-1]) + 1) if len(p) else slice(0, 0))]
             for p in positions]
 
 

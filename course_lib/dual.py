@@ -284,10 +284,7 @@ def _check_part(value, what):
                     f"Dual/traced value; got {type(value).__name__} {value!r:.60}")
 
 
-def _shape(x):
-    """Shape of a number, array, Dual or traced value."""
-    shape = getattr(x, "shape", None)
-    return () if shape is None else tuple(shape)
+_shape = composites.shape_of  # shape of a number, array, Dual or traced value
 
 
 def _match_shape(primal, tangent):

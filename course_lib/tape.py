@@ -896,9 +896,7 @@ def _clip(a, a_min=None, a_max=None, out=None, **kwargs):
 # Each is a composition of recorded operations (slices, concatenation, products), so it needs no
 # rule of its own and is differentiable to any order.
 
-def _along(axis, nd, index):
-    """An index that applies ``index`` on ``axis`` and takes everything on the other axes."""
-    return (slice(None),) * (axis % nd) + (index,)
+_along = composites.along  # an index that applies ``index`` on one axis only
 
 
 def _diff(a, n=1, axis=-1):
