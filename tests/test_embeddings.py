@@ -337,3 +337,13 @@ def test_full_vocabulary_extends_the_shipped_one(glove):
     full = load_glove(full=True)
     assert len(full) == 400000 and full.words[:50000] == glove.words
     np.testing.assert_allclose(full.vectors[:50000], glove.vectors, atol=2e-3)  # float16 storage
+
+
+def test_importing_the_course_leaves_scipy_stats_unloaded():
+    """scipy.stats takes about 0.4 s to import, which every notebook kernel and test worker would pay;
+    only the word-pair evaluation needs it, so it is imported there."""
+    import subprocess
+    import sys
+    code = "import sys, course_lib; print('scipy.stats' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
