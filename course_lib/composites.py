@@ -14,7 +14,19 @@ How the less obvious ones work:
   the usual shortcut, divides by zero there).
 * ``cumprod`` is the same idea as a scan (Hillis and Steele 1986): after step k every entry holds
   the product of the 2^k entries ending at it.
+* ``sinc`` is sin(pi x) / (pi x), which divides by zero at x = 0 (and whose derivatives, written as
+  quotients, cancel catastrophically near it). Where |pi x| < 1 it takes the Taylor polynomial
+  instead, to (pi x)^16: exact to rounding there, with sinc's own derivatives at 0 up to the 17th
+  (so sinc''(0) = -pi^2/3, where a constant 1 at 0 would give 0). The "double where": the quotient
+  is computed on a safe value (1 where the polynomial is used), then ``np.where`` chooses, so no
+  branch divides by zero, not even in a derivative that ``np.where`` discards (0 * inf is nan).
+* Decisions on values (``select``'s conditions, ``nan_to_num``'s non-finite entries, ``sinc``'s
+  branch) use comparisons and ``np.isfinite``/``np.isnan``, which both modes compute on the plain
+  values: the chosen entries are then constants (derivative 0) or pass through (derivative 1).
 """
+import math
+import operator
+
 import numpy as np
 
 
@@ -212,6 +224,144 @@ def vsplit(ary, indices_or_sections):
     return split(ary, indices_or_sections, axis=0)
 
 
+def dsplit(ary, indices_or_sections):
+    """np.dsplit: split along axis 2 (of an array of at least 3 dimensions)."""
+    if len(shape_of(ary)) < 3:
+        raise ValueError("dsplit only works on arrays of 3 or more dimensions")
+    return split(ary, indices_or_sections, axis=2)
+
+
+# ---- flips, rotations and axes (all linear) --------------------------------------------------
+
+def flipud(m):
+    """np.flipud: the rows in reverse order (``np.flip`` on axis 0)."""
+    if len(shape_of(m)) < 1:
+        raise ValueError("Input must be >= 1-d.")
+    return np.flip(m, 0)
+
+
+def fliplr(m):
+    """np.fliplr: the columns in reverse order (``np.flip`` on axis 1)."""
+    if len(shape_of(m)) < 2:
+        raise ValueError("Input must be >= 2-d.")
+    return np.flip(m, 1)
+
+
+def rot90(m, k=1, axes=(0, 1)):
+    """np.rot90: k quarter turns in the plane of ``axes``, as flips and a swap of the two axes."""
+    axes, nd = tuple(axes), len(shape_of(m))
+    if len(axes) != 2:
+        raise ValueError("len(axes) must be 2.")
+    if axes[0] == axes[1] or abs(axes[0] - axes[1]) == nd:
+        raise ValueError("Axes must be different.")
+    if not all(-nd <= ax < nd for ax in axes):
+        raise ValueError(f"Axes={axes} out of range for array of ndim={nd}.")
+    k %= 4
+    if k == 0:
+        return m
+    if k == 2:
+        return np.flip(np.flip(m, axes[0]), axes[1])
+    swapped = list(range(nd))
+    swapped[axes[0]], swapped[axes[1]] = swapped[axes[1]], swapped[axes[0]]
+    if k == 1:
+        return np.transpose(np.flip(m, axes[1]), swapped)
+    return np.flip(np.transpose(m, swapped), axes[1])
+
+
+def rollaxis(a, axis, start=0):
+    """np.rollaxis: ``axis`` moved to just before position ``start``, as a transpose."""
+    nd = len(shape_of(a))
+    if not -nd <= axis < nd:
+        raise np.exceptions.AxisError(axis, nd)
+    axis, start = axis % nd, start + nd if start < 0 else start
+    if not 0 <= start <= nd:
+        raise np.exceptions.AxisError(f"'start' arg requires {-nd} <= start < {nd + 1}, but "
+                                      f"{start} was passed in")
+    order = [d for d in range(nd) if d != axis]
+    order.insert(start - 1 if axis < start else start, axis)
+    return np.transpose(a, order)
+
+
+def atleast_3d(*arys):
+    """np.atleast_3d: (1, 1, 1) for a number, (1, N, 1) for a vector, (M, N, 1) for a matrix."""
+    def lift(a):
+        shape = shape_of(a)
+        if len(shape) >= 3:
+            return a
+        return np.reshape(a, {0: (1, 1, 1), 1: (1,) + shape + (1,), 2: shape + (1,)}[len(shape)])
+    return lift(arys[0]) if len(arys) == 1 else tuple(lift(a) for a in arys)
+
+
+# ---- choices made on values: select, nan_to_num, sinc ----------------------------------------
+
+def select(condlist, choicelist, default=0):
+    """np.select: ``np.where`` from the last condition to the first, so the first true one wins."""
+    if len(condlist) != len(choicelist):
+        raise ValueError("list of cases must be same length as list of conditions")
+    if len(condlist) == 0:
+        raise ValueError("select with an empty condition list is not possible")
+    result = default
+    for i in reversed(range(len(condlist))):
+        if np.asarray(condlist[i]).dtype != bool:  # a traced condition fails here too
+            raise TypeError(f"invalid entry {i} in condlist: should be boolean ndarray")
+        result = np.where(condlist[i], choicelist[i], result)
+    return result
+
+
+def nan_to_num(x, copy=True, nan=0.0, posinf=None, neginf=None):
+    """np.nan_to_num: non-finite entries replaced by constants, finite ones passed through."""
+    dtype = np.dtype(getattr(x, "dtype", float))
+    if dtype.kind != "f":
+        return x  # integers and booleans have no nan or inf
+    big = np.finfo(dtype).max
+    replacement = np.where(np.isnan(x), nan, np.where(x > 0, big if posinf is None else posinf,
+                                                      -big if neginf is None else neginf))
+    return np.where(np.isfinite(x), x, replacement)
+
+
+_SINC_SERIES = [(-1) ** k / math.factorial(2 * k + 1) for k in range(9)]  # sin(t)/t in t^2
+
+
+def sinc(x):
+    """np.sinc: sin(pi x) / (pi x), its Taylor polynomial where |pi x| < 1 (a double where)."""
+    t = np.pi * x
+    near_zero = np.abs(t) < 1.0
+    safe = np.where(near_zero, 1.0, t)  # never 0, so no branch divides by zero
+    t2 = t * t
+    series = _SINC_SERIES[-1]
+    for c in reversed(_SINC_SERIES[:-1]):
+        series = series * t2 + c
+    return np.where(near_zero, series, np.sin(safe) / safe)
+
+
+# ---- evenly spaced values ---------------------------------------------------------------------
+
+def linspace(start, stop, num=50, endpoint=True, retstep=False, dtype=None, axis=0, *,
+             device=None):
+    """np.linspace: start + i * step, in numpy's own order of operations; start, stop traced."""
+    if dtype is not None and np.dtype(dtype).kind != "f":
+        raise NotImplementedError(f"numpy.linspace with dtype={np.dtype(dtype).name} rounds the "
+                                  "values, which drops the derivative; use a float dtype")
+    num = operator.index(num)
+    if num < 0:
+        raise ValueError(f"Number of samples, {num}, must be non-negative.")
+    div = num - 1 if endpoint else num
+    delta = stop - start
+    shape = shape_of(delta)
+    y = np.reshape(np.arange(num, dtype=float), (-1,) + (1,) * len(shape))
+    if div > 0:
+        step = delta / div
+        y = y / div * delta if np.any(step == 0) else y * step  # numpy's way with tiny steps
+    else:
+        step, y = np.nan, y * delta
+    y = y + start
+    if endpoint and num > 1:  # the last value is stop itself, exactly
+        y = np.concatenate([y[:-1], np.expand_dims(np.broadcast_to(stop, shape), 0)])
+    if axis != 0:
+        y = np.moveaxis(y, 0, axis)
+    return (y, step) if retstep else y
+
+
 # ---- the lower triangle, as numpy's cholesky and eigh read it --------------------------------
 # np.linalg.cholesky(A) and np.linalg.eigh(A) look only at the lower triangle of A: they compute a
 # function of the symmetric matrix from_lower(A). Their derivative rules work with symmetric
@@ -235,4 +385,7 @@ FUNCTIONS = {
     np.prod: prod, np.cumprod: cumprod, np.polyval: polyval,
     np.triu: triu, np.tril: tril, np.diag: diag, np.pad: pad,
     np.split: split, np.array_split: array_split, np.hsplit: hsplit, np.vsplit: vsplit,
+    np.dsplit: dsplit, np.flipud: flipud, np.fliplr: fliplr, np.rot90: rot90,
+    np.rollaxis: rollaxis, np.atleast_3d: atleast_3d,
+    np.select: select, np.nan_to_num: nan_to_num, np.sinc: sinc, np.linspace: linspace,
 }
