@@ -33,7 +33,7 @@ import numbers
 import numpy as np
 
 from . import composites
-from .nesting import ArrayMethods, new_tag, top_tag
+from .nesting import COMPLEX_REFUSED, ArrayMethods, new_tag, top_tag
 
 __all__ = ["Dual", "derivative", "jvp", "jacfwd", "defjvp"]
 
@@ -495,7 +495,15 @@ def _power_dx(out, x, y):
     return y * x ** np.where(y == 0, 1.0, y - 1)
 
 
-defjvp(np.power,       _power_dx,                     lambda out, x, y: np.log(x) * out)
+def _power_dy(out, x, y):
+    # log(x) x**y: 0 where x = 0 (log is taken of 1 there), nan where x < 0, as in HIPS autograd
+    if isinstance(x, _SCALARS):
+        return 0.0 if x == 0 else np.log(x) * out
+    zero = x == 0
+    return np.log(x * (1.0 - zero) + zero) * out
+
+
+defjvp(np.power,       _power_dx,                     _power_dy)
 defjvp(np.hypot,       lambda out, x, y: x / out,     lambda out, x, y: y / out)
 
 # ---- ufunc rules: exponentials and logarithms ----
@@ -859,8 +867,9 @@ def _check_input(x, name="x"):
     try:
         return _check_part(x, name)
     except TypeError:
+        why = (f"; {COMPLEX_REFUSED}" if np.iscomplexobj(x) else "")
         raise TypeError(f"{name} must be a real number or a numpy array of real numbers (or a "
-                        f"Dual/traced value when nesting); got {type(x).__name__} {x!r:.60}"
+                        f"Dual/traced value when nesting); got {type(x).__name__} {x!r:.60}{why}"
                         ) from None
 
 

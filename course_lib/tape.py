@@ -23,7 +23,7 @@ import string
 import numpy as np
 
 from . import composites
-from .nesting import ArrayMethods, new_tag, tag_of, top_tag
+from .nesting import COMPLEX_REFUSED, ArrayMethods, new_tag, tag_of, top_tag
 
 __all__ = ["Traced", "grad", "value_and_grad", "vjp", "jacrev", "hessian", "hvp", "trace",
            "unbroadcast"]
@@ -491,19 +491,22 @@ def _identity(g):
 
 
 def _pow_x(ans, x, y):
+    # y x**(y-1), and 0 (not 0 * inf at x = 0) where y = 0: x**0 is the constant 1
     if isinstance(y, (int, float)):  # a constant exponent: skip x**1 and x**0 (common in losses)
         if y == 2:
             return lambda g: _times_fresh(g, 2.0 * x)
+        if y == 0:
+            return lambda g: g * 0.0
         return _identity if y == 1 else lambda g: g * (y * x ** (y - 1))
-    return lambda g: g * y * x ** (y - 1)
+    return lambda g: g * (y * x ** np.where(_primal(y) == 0, 1.0, y - 1))
 
 
 def _pow_y(ans, x, y):
-    # d/dy x**y = log(x) x**y, taken as 0 where x <= 0 (x**y is then only defined for integer y):
-    # log is applied to x where x > 0 and to 1 elsewhere.
+    # d/dy x**y = log(x) x**y: 0 where x = 0 (log is taken of 1 there), nan where x < 0, where x**y
+    # is real only for integer y (both as in HIPS autograd)
     def vjp(g):
-        positive = _primal(x) > 0
-        return g * ans * np.log(x * positive + (1.0 - positive))
+        zero = _primal(x) == 0
+        return g * ans * np.log(x * (1.0 - zero) + zero)
     return vjp
 
 
@@ -1397,23 +1400,52 @@ def _as_float(x):
     if isinstance(x, float):
         return x
     arr = np.asarray(x)
-    if arr.dtype.kind not in "fc":
+    if arr.dtype.kind == "c":
+        raise TypeError(f"got a complex input ({arr.dtype}): {COMPLEX_REFUSED}")
+    if arr.dtype.kind != "f":
         arr = arr.astype(float)
     return arr
 
 
 def _zeros_for(x):
-    return np.zeros(_shape(x))
+    return np.zeros(_shape(x), dtype=_float_dtype(x))
+
+
+def _float_dtype(x):
+    """The dtype a derivative with respect to ``x`` has: x's own float type, else float64."""
+    dtype = getattr(x, "dtype", None)
+    return dtype if dtype is not None and dtype.kind == "f" else np.dtype(float)
 
 
 def _finish(ct, x):
-    """The cotangent of input ``x``: zeros if the output did not depend on it, plain arrays fresh."""
+    """The cotangent of input ``x``, in x's float type: zeros if the output did not depend on it."""
     if ct is None:
         return _zeros_for(x)
     if _is_plain(ct):
-        arr = np.array(ct, dtype=np.result_type(ct, float))
+        if np.iscomplexobj(ct):
+            raise TypeError(f"the computation went through complex numbers: {COMPLEX_REFUSED}")
+        arr = np.array(ct, dtype=_float_dtype(x))
         return arr[()] if arr.ndim == 0 else arr
     return ct
+
+
+def _check_scalar_output(value):
+    """Raise unless ``value`` (the primal output of f under grad) is one real float number."""
+    dtype = np.asarray(value).dtype
+    if dtype.kind in "biu":
+        raise TypeError(
+            f"grad needs f to return a real float number, but it returned a {dtype} value: an "
+            "integer- or bool-valued function is piecewise constant, so its derivative is 0 "
+            "wherever it exists and says nothing useful. Return the float quantity the integer is "
+            "computed from (chapter 4 shows how to make a discrete choice differentiable)")
+    if dtype.kind == "c":
+        raise TypeError(f"f returned a complex value: {COMPLEX_REFUSED}")
+    if dtype.kind != "f":
+        raise TypeError(f"grad needs f to return a real float number; it returned {type(value)}")
+    if int(np.prod(_shape(value), dtype=int)) != 1:
+        raise TypeError(f"grad only applies to scalar-output functions, but f returned shape "
+                        f"{_shape(value)}; use jacrev for the Jacobian or vjp for a "
+                        f"vector-Jacobian product")
 
 
 @contextlib.contextmanager
@@ -1477,13 +1509,11 @@ def value_and_grad(f, argnums=0):
         out, tape, structure = _trace_call(f, args, nums)
         mine = isinstance(out, Traced) and out._tag == tape.tag
         value = out.value if mine else out
-        if _shape(value) != ():
-            raise TypeError(f"grad only applies to scalar-output functions, but f returned shape "
-                            f"{_shape(value)}; use jacrev for the Jacobian or vjp for a "
-                            f"vector-Jacobian product")
+        _check_scalar_output(_primal(value))
         if mine:
             keep = {i for _, _, idx in structure for i in idx}
-            ct = _backward(tape.entries, [(out._index, 1.0)], keep, release=True)
+            seed = 1.0 if _shape(value) == () else np.ones(_shape(value))  # shape (1,), (1, 1), ...
+            ct = _backward(tape.entries, [(out._index, seed)], keep, release=True)
         else:
             ct = []
         tape.entries = []  # release the tape: the intermediates can be freed now
@@ -1592,7 +1622,7 @@ def _stack_rows(rows, yshape, xshape):
     if not rows:
         return np.zeros(yshape + xshape)
     if all(_is_plain(r) for r in rows):
-        return np.reshape(np.stack([np.asarray(r, dtype=float) for r in rows]), yshape + xshape)
+        return np.reshape(np.stack([np.asarray(r) for r in rows]), yshape + xshape)
     # nested derivatives: the rows are Duals or traced values, stacked by their own rules
     return np.reshape(np.stack([r + np.zeros(xshape) for r in rows]), yshape + xshape)
 
