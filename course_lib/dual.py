@@ -6,11 +6,10 @@ gives the function's value and its directional derivative in one pass. Chapter 1
 
 How numpy code reaches the rules below:
 
-* Python operators (``+ - * / **``, comparisons) are methods of ``Dual``. For the common cases
-  (two duals of the same computation, or a dual and a Python number) they compute the result
-  directly, without numpy's dispatch, which keeps scalar loops fast.
-* numpy ufuncs (``np.sin``, ``np.add``, ...) arrive through ``__array_ufunc__`` and use the rule
-  table ``_UFUNC_RULES``: for each ufunc, one partial derivative per argument.
+* Python operators (``+ - * / **``, comparisons) are methods of ``Dual`` that apply the ufuncs'
+  rules directly, without numpy's dispatch (which costs more than the arithmetic on scalars).
+* numpy ufuncs (``np.sin``, ``np.add``, ...) arrive through ``__array_ufunc__`` and use the
+  partial derivatives in ``course_lib.rules.elementwise``, the table reverse mode reads too.
 * Other numpy functions (``np.sum``, ``np.dot``, ``np.where``, ...) arrive through
   ``__array_function__`` and use ``_FUNCTION_RULES``.
 
@@ -34,14 +33,14 @@ import numpy as np
 
 from . import composites
 from .nesting import COMPLEX_REFUSED, ArrayMethods, new_tag, top_tag
+from .rules.elementwise import OPERATORS, PIECEWISE_CONSTANT, UFUNC_PARTIALS, defjvp
 
 __all__ = ["Dual", "derivative", "jvp", "jacfwd", "defjvp"]
 
 # Duals built by hand, Dual(primal, tangent), share this tag: they belong to one perturbation.
 _MANUAL_TAG = new_tag()
 _SCALARS = (int, float)
-# Operands of exactly these types take the operators' fast paths (one cheap set lookup).
-_SCALAR_TYPES = frozenset({float, int, np.float64})
+_NUMBERS = frozenset({float, int, np.float64})  # classes of plain scalars
 
 
 # ---- the Dual type ----------------------------------------------------------------------------
@@ -131,73 +130,35 @@ class Dual(ArrayMethods):
     def __bool__(self):  # branches look at the primal (piecewise differentiation)
         return bool(self.primal)
 
-    # ---- arithmetic operators: fast paths, then the ufunc rules ----
+    # ---- arithmetic operators: the ufuncs' rules, without numpy's dispatch ----
     def __add__(self, other):
-        if type(other) is Dual and other._tag == self._tag:
-            return _make(self.primal + other.primal, self.tangent + other.tangent, self._tag)
-        if type(other) in _SCALAR_TYPES:
-            return _make(self.primal + other, self.tangent, self._tag)
         return _binary(np.add, self, other, self)
 
     def __radd__(self, other):
-        if type(other) in _SCALAR_TYPES:
-            return _make(other + self.primal, self.tangent, self._tag)
         return _binary(np.add, other, self, self)
 
     def __sub__(self, other):
-        if type(other) is Dual and other._tag == self._tag:
-            return _make(self.primal - other.primal, self.tangent - other.tangent, self._tag)
-        if type(other) in _SCALAR_TYPES:
-            return _make(self.primal - other, self.tangent, self._tag)
         return _binary(np.subtract, self, other, self)
 
     def __rsub__(self, other):
-        if type(other) in _SCALAR_TYPES:
-            return _make(other - self.primal, -self.tangent, self._tag)
         return _binary(np.subtract, other, self, self)
 
     def __mul__(self, other):
-        if type(other) is Dual and other._tag == self._tag:
-            p, q = self.primal, other.primal
-            if other is self:  # x * x: the two product-rule terms are equal, compute one
-                return _make(p * p, _scale_fresh(p * self.tangent, 2.0), self._tag)
-            return _make(p * q, _add_fresh(self.tangent * q, p * other.tangent), self._tag)
-        if type(other) in _SCALAR_TYPES:
-            return _make(self.primal * other, self.tangent * other, self._tag)
         return _binary(np.multiply, self, other, self)
 
     def __rmul__(self, other):
-        if type(other) in _SCALAR_TYPES:
-            return _make(other * self.primal, other * self.tangent, self._tag)
         return _binary(np.multiply, other, self, self)
 
     def __truediv__(self, other):
-        if type(other) is Dual and other._tag == self._tag:
-            out = self.primal / other.primal
-            return _make(out, (self.tangent - out * other.tangent) / other.primal, self._tag)
-        if type(other) in _SCALAR_TYPES:
-            return _make(self.primal / other, self.tangent / other, self._tag)
         return _binary(np.true_divide, self, other, self)
 
     def __rtruediv__(self, other):
-        if type(other) in _SCALAR_TYPES:
-            out = other / self.primal
-            return _make(out, -out * self.tangent / self.primal, self._tag)
         return _binary(np.true_divide, other, self, self)
 
     def __pow__(self, other):
-        if type(other) in _SCALAR_TYPES:
-            p = self.primal
-            if other == 0:
-                return _make(p ** 0, 0.0 * self.tangent, self._tag)
-            dp = p if other == 2 else p ** (other - 1)  # x ** 2 (common in losses): no x ** 1
-            return _make(p ** other, other * dp * self.tangent, self._tag)
         return _binary(np.power, self, other, self)
 
     def __rpow__(self, other):
-        if type(other) in _SCALAR_TYPES and other > 0:
-            out = other ** self.primal
-            return _make(out, np.log(other) * out * self.tangent, self._tag)
         return _binary(np.power, other, self, self)
 
     def __matmul__(self, other):
@@ -207,7 +168,7 @@ class Dual(ArrayMethods):
         return _binary(np.matmul, other, self, self)
 
     def __neg__(self):
-        return _make(-self.primal, -self.tangent, self._tag)
+        return _apply_ufunc(np.negative, (self,), self._tag)
 
     def __pos__(self):
         return self
@@ -244,12 +205,9 @@ class Dual(ArrayMethods):
             name = f"numpy.{ufunc.__name__}.{method}"
             raise NotImplementedError(f"{name} has no forward-mode rule for Dual; use the "
                                       "corresponding numpy function (e.g. np.sum, np.cumsum)")
-        out = kwargs.pop("out", None)
         if kwargs:
             raise TypeError(f"numpy.{ufunc.__name__} on a Dual does not accept keyword arguments "
                             f"({', '.join(kwargs)}); call it without them")
-        if out is not None:
-            return _ufunc_into(ufunc, inputs, out, self._tag)
         return _apply_ufunc(ufunc, inputs, self._tag)
 
     def __array_function__(self, func, types, args, kwargs):
@@ -337,6 +295,8 @@ def _is_constant_operand(x):
 def _binary(ufunc, a, b, this):
     """Operator fallback: apply the ufunc rule directly (no numpy dispatch), or defer."""
     other = b if a is this else a
+    if other.__class__ in _NUMBERS or other.__class__ is Dual and other._tag == this._tag:
+        return _apply_ufunc(ufunc, (a, b), this._tag)
     if getattr(other, "_tag", 0) > this._tag:
         if type(other) is Dual:  # Python skips reflected methods between operands of one type
             return _binary(ufunc, a, b, other)
@@ -364,282 +324,60 @@ def _compare(ufunc, this, other):
 # ---- applying a ufunc rule --------------------------------------------------------------------
 
 def _apply_ufunc(ufunc, inputs, tag):
-    """Primal by the ufunc itself; tangent = sum over dual inputs of (partial * input tangent)."""
-    if ufunc is np.matmul:  # its partials are linear maps, not numbers: a rule of its own below
-        return _matmul(tag, *inputs)
-    rule = _UFUNC_RULES.get(ufunc)
-    if rule is None:
-        if ufunc in _PRIMAL_ONLY:
-            return ufunc(*[_primal(x, tag) for x in inputs])
-        raise NotImplementedError(
-            f"numpy.{ufunc.__name__} has no forward-mode rule for Dual in course_lib.dual; "
-            "write the computation with functions that have one, or add a rule there")
-    if len(inputs) == 1:  # unary: the input is this computation's dual, the shape is kept
-        p, t = inputs[0].primal, inputs[0].tangent
-        out = ufunc(p)
-        d = rule[0](out, p)
-        if ufunc in _NEW_ARRAY_PARTIALS and _is_float_array(d) and _is_float_array(t) \
-                and d.shape == t.shape:
-            d *= t  # the partial is a temporary of the tangent's shape: reuse it
-            return _make(out, d, tag)
-        return _make(out, d * t, tag)
-    primals = [_primal(x, tag) for x in inputs]
-    out = ufunc(*primals)
+    """Primal by the ufunc itself; tangent = sum over dual inputs of (partial * input tangent).
+
+    Written out for one and two arguments (every ufunc with a rule has one or two): scalar loops
+    spend most of their time here.
+    """
+    partials = UFUNC_PARTIALS.get(ufunc)
+    if partials is None:
+        return _without_partials(ufunc, inputs, tag)
+    compute = OPERATORS.get(ufunc, ufunc)
+    if len(inputs) == 1:  # a unary ufunc reached this dual: the input is ours, the shape is kept
+        x = inputs[0].primal
+        out = compute(x)
+        d = partials[0](out, x)
+        return _make(out, d * inputs[0].tangent, tag)
+    a, b = inputs
+    a_ours = a.__class__ is Dual and a._tag == tag
+    b_ours = b.__class__ is Dual and b._tag == tag
+    x = a.primal if a_ours else a
+    y = b.primal if b_ours else b
+    out = compute(x, y)
     tangent = None
-    for x, partial in zip(inputs, rule):
-        if _is_ours(x, tag):
-            term = partial(out, *primals) * x.tangent
-            tangent = term if tangent is None else tangent + term
-    return _make(out, _match_shape(out, tangent), tag)
+    if a_ours:
+        d = partials[0](out, x, y)
+        tangent = a.tangent if d.__class__ is float and d == 1.0 else d * a.tangent
+    if b_ours:
+        d = partials[1](out, x, y)
+        term = b.tangent if d.__class__ is float and d == 1.0 else d * b.tangent
+        tangent = term if tangent is None else tangent + term
+    if out.__class__ not in _NUMBERS or tangent.__class__ not in _NUMBERS:
+        tangent = _match_shape(out, tangent)  # a constant operand may have widened the result
+    return _make(out, tangent, tag)
 
 
-def _ufunc_into(ufunc, inputs, out, tag):
-    """``ufunc(*inputs, out=out)``: write the result into the parts of the Dual ``out``.
+def _without_partials(ufunc, inputs, tag):
+    """matmul (its own rule below), piecewise-constant ufuncs (a plain result), or an error."""
+    if ufunc is np.matmul:
+        return _matmul(tag, *inputs)
+    if ufunc in PIECEWISE_CONSTANT:
+        return ufunc(*[_primal(x, tag) for x in inputs])
+    raise NotImplementedError(
+        f"numpy.{ufunc.__name__} has no derivative rule; write the computation with functions "
+        "that have one, or register its partial derivatives with defjvp (chapter 1)")
 
-    As with arrays, ``out`` receives the numbers that the call without ``out`` returns, so the
-    caller decides when overwriting is safe. Products and differences into an input of their own
-    are computed in place (no temporary for the result); the rest are computed, then copied in.
-    """
-    name = f"numpy.{ufunc.__name__}"
-    if isinstance(out, tuple):
-        if len(out) != 1:
-            raise TypeError(f"{name}: out must be one Dual")
-        out = out[0]
-    if not (_is_ours(out, tag) and _is_float_array(out.primal) and _is_float_array(out.tangent)):
-        raise TypeError(f"{name}(..., out=) on a Dual needs out to be a Dual of float arrays of "
-                        "this computation; call it without out")
-    if ufunc is np.multiply and inputs[0] is out and _separate(out, inputs[1], tag):
-        # d(xy) = y dx + x dy: the tangent first, while out.primal still holds x
-        y = inputs[1]
-        if _is_ours(y, tag):
-            out.tangent *= y.primal
-            _add_product(out.tangent, out.primal, y.tangent)
-            out.primal *= y.primal
-        else:
-            out.tangent *= y
-            out.primal *= y
-        return out
-    if (ufunc is np.subtract and inputs[1] is out and type(inputs[0]) in _SCALAR_TYPES):
-        np.subtract(inputs[0], out.primal, out=out.primal)  # c - x: the tangent changes sign
-        np.negative(out.tangent, out=out.tangent)
-        return out
-    result = _apply_ufunc(ufunc, inputs, tag)
-    np.copyto(out.primal, _primal(result, tag))
-    np.copyto(out.tangent, _tangent(result, tag))
-    return out
-
-
-def _add_product(acc, a, b):
-    """``acc += a * b`` a block of rows at a time, so the product never needs a full-size
-    temporary (large temporaries cost more to allocate than to compute)."""
-    if acc.ndim < 2 or a.shape != acc.shape or b.shape != acc.shape:
-        acc += a * b
-        return
-    for block in _row_blocks(acc):
-        acc[block] += a[block] * b[block]
-
-
-def _row_blocks(x):
-    """Slices of about 128 KB of rows of ``x`` (one slice for a small ``x``)."""
-    rows = max(1, (_BLOCK_BYTES // 8) // max(1, x.nbytes // max(1, x.shape[0])))
-    return [slice(start, start + rows) for start in range(0, x.shape[0], rows)]
-
-
-def _separate(out, y, tag):
-    """True if ``y`` is a number, array or dual of arrays that writing into ``out`` cannot change
-    on the way (no shared memory)."""
-    if type(y) in _SCALAR_TYPES:
-        return True
-    parts = (y.primal, y.tangent) if _is_ours(y, tag) else (y,)
-    return all(type(q) in _SCALAR_TYPES or
-               (_is_float_array(q) and not np.may_share_memory(o, q))
-               for o in (out.primal, out.tangent) for q in parts)
-
-
-_UFUNC_RULES = {}
-
-
-def defjvp(ufunc, *partials):
-    """Register the forward-mode rule of a numpy ufunc by its partial derivatives (chapter 1).
-
-    Args:
-        ufunc: a numpy ufunc, e.g. ``np.logaddexp2``.
-        partials: one function per argument of the ufunc; ``partial_i(out, *args)`` returns
-            d out / d args[i], given the ufunc's output ``out`` and its (primal) arguments. Write
-            them with numpy functions, so that nested derivatives differentiate them too.
-
-    The tangent of the output is the sum of ``partial_i * tangent_i`` over the dual arguments.
-    """
-    if len(partials) != ufunc.nin:
-        raise ValueError(f"numpy.{ufunc.__name__} takes {ufunc.nin} argument(s), so it needs "
-                         f"{ufunc.nin} partial derivative(s); got {len(partials)}")
-    _UFUNC_RULES[ufunc] = partials
-
-
-# ---- ufunc rules: arithmetic ----
-defjvp(np.add,         lambda out, x, y: 1.0,         lambda out, x, y: 1.0)
-defjvp(np.subtract,    lambda out, x, y: 1.0,         lambda out, x, y: -1.0)
-defjvp(np.multiply,    lambda out, x, y: y,           lambda out, x, y: x)
-defjvp(np.true_divide, lambda out, x, y: 1.0 / y,     lambda out, x, y: -out / y)
-defjvp(np.negative,    lambda out, x: -1.0)
-defjvp(np.positive,    lambda out, x: 1.0)
-defjvp(np.reciprocal,  lambda out, x: -out * out)
-defjvp(np.square,      lambda out, x: 2.0 * x)
-defjvp(np.sqrt,        lambda out, x: 0.5 / out)
-defjvp(np.cbrt,        lambda out, x: 1.0 / (3.0 * out * out))
-
-
-def _power_dx(out, x, y):
-    if isinstance(y, _SCALARS):  # y * x**(y-1), and 0 (not 0 * inf) for the constant x**0
-        return 0.0 if y == 0 else y * (x if y == 2 else x ** (y - 1))
-    return y * x ** np.where(y == 0, 1.0, y - 1)
-
-
-def _power_dy(out, x, y):
-    # log(x) x**y: 0 where x = 0 (log is taken of 1 there), nan where x < 0, as in HIPS autograd
-    if isinstance(x, _SCALARS):
-        return 0.0 if x == 0 else np.log(x) * out
-    zero = x == 0
-    return np.log(x * (1.0 - zero) + zero) * out
-
-
-defjvp(np.power,       _power_dx,                     _power_dy)
-defjvp(np.hypot,       lambda out, x, y: x / out,     lambda out, x, y: y / out)
-
-# ---- ufunc rules: exponentials and logarithms ----
-defjvp(np.exp,         lambda out, x: out)
-defjvp(np.exp2,        lambda out, x: np.log(2.0) * out)
-defjvp(np.expm1,       lambda out, x: out + 1.0)
-defjvp(np.log,         lambda out, x: 1.0 / x)
-defjvp(np.log2,        lambda out, x: 1.0 / (np.log(2.0) * x))
-defjvp(np.log10,       lambda out, x: 1.0 / (np.log(10.0) * x))
-defjvp(np.log1p,       lambda out, x: 1.0 / (1.0 + x))
-defjvp(np.logaddexp,   lambda out, x, y: np.exp(x - out), lambda out, x, y: np.exp(y - out))
-
-# ---- ufunc rules: trigonometric and hyperbolic ----
-defjvp(np.sin,         lambda out, x: np.cos(x))
-defjvp(np.cos,         lambda out, x: -np.sin(x))
-defjvp(np.tan,         lambda out, x: 1.0 + out * out)
-defjvp(np.arcsin,      lambda out, x: 1.0 / np.sqrt(1.0 - x * x))
-defjvp(np.arccos,      lambda out, x: -1.0 / np.sqrt(1.0 - x * x))
-defjvp(np.arctan,      lambda out, x: 1.0 / (1.0 + x * x))
-defjvp(np.arctan2,     lambda out, y, x: x / (x * x + y * y),
-                       lambda out, y, x: -y / (x * x + y * y))
-defjvp(np.sinh,        lambda out, x: np.cosh(x))
-defjvp(np.cosh,        lambda out, x: np.sinh(x))
-defjvp(np.tanh,        lambda out, x: 1.0 - out * out)
-defjvp(np.arcsinh,     lambda out, x: 1.0 / np.sqrt(x * x + 1.0))
-defjvp(np.arccosh,     lambda out, x: 1.0 / np.sqrt(x * x - 1.0))
-defjvp(np.arctanh,     lambda out, x: 1.0 / (1.0 - x * x))
-defjvp(np.deg2rad,     lambda out, x: np.pi / 180.0)
-defjvp(np.rad2deg,     lambda out, x: 180.0 / np.pi)
-_UFUNC_RULES[np.radians] = _UFUNC_RULES[np.deg2rad]  # the same functions under other names
-_UFUNC_RULES[np.degrees] = _UFUNC_RULES[np.rad2deg]
-
-# The built-in unary rules above whose partial is a new array (never ``out`` or ``x`` itself):
-# _apply_ufunc multiplies the tangent into it instead of allocating another array.
-_NEW_ARRAY_PARTIALS = {np.sin, np.cos, np.tanh, np.tan, np.sinh, np.cosh, np.arcsin, np.arccos,
-                       np.arctan, np.arcsinh, np.arccosh, np.arctanh, np.log, np.log1p, np.sqrt,
-                       np.square, np.reciprocal, np.expm1}
-
-
-# ---- ufunc rules: kinks (conventions in the module docstring) ----
-defjvp(np.absolute,    lambda out, x: np.sign(x))
-defjvp(np.maximum,     lambda out, x, y: (x > y) + 0.5 * (x == y),
-                       lambda out, x, y: (y > x) + 0.5 * (x == y))
-defjvp(np.minimum,     lambda out, x, y: (x < y) + 0.5 * (x == y),
-                       lambda out, x, y: (y < x) + 0.5 * (x == y))
-defjvp(np.fmax,        *_UFUNC_RULES[np.maximum])
-defjvp(np.fmin,        *_UFUNC_RULES[np.minimum])
 
 # ---- ufunc rules: linear algebra ----
 
 def _matmul(tag, a, b):
     """``a @ b`` with a dual of this computation on either side: d(a @ b) = da @ b + a @ db."""
     a_ours, b_ours = _is_ours(a, tag), _is_ours(b, tag)
-    mm = _outer_or_matmul if _inner_is_one(a, b) else np.matmul
     if a_ours and b_ours:
-        out = mm(a.primal, b.primal)
-        tangent = mm(a.tangent, b.primal)
-        if _is_float_array(tangent) and tangent.ndim == 2 and tangent.nbytes > _BLOCK_BYTES // 8 \
-                and _is_float_array(a.primal) and _is_float_array(b.tangent):
-            # + a @ db, a block of rows at a time: no full-size temporary
-            for block in _row_blocks(tangent):
-                tangent[block] += mm(a.primal[block], b.tangent)
-            return _make(out, tangent, tag)
-        return _make(out, _add_fresh(tangent, mm(a.primal, b.tangent)), tag)
-    if (b_ours and b.ndim == 1 and _is_float_array(b.primal) and _is_float_array(b.tangent)
-            and _is_float_array(a) and a.ndim == 2 and a.flags.c_contiguous
-            and a.nbytes > _BLOCK_BYTES):  # a large constant matrix times a vector: read it once
-        return _make(*_matvec_twice(a, b.primal, b.tangent), tag)
+        return _make(a.primal @ b.primal, a.tangent @ b.primal + a.primal @ b.tangent, tag)
     if a_ours:
-        return _make(mm(a.primal, b), mm(a.tangent, b), tag)
-    return _make(mm(a, b.primal), mm(a, b.tangent), tag)
-
-
-def _inner_is_one(a, b):
-    """True when ``a @ b`` sums over a dimension of length 1: it is then an outer product."""
-    sa, sb = _shape(a), _shape(b)
-    return len(sa) >= 2 and len(sb) >= 2 and sa[-1] == 1 and sb[-2] == 1
-
-
-def _outer_or_matmul(a, b):
-    """``a @ b`` for an inner dimension of 1, as a broadcast product: the same numbers (one term
-    per entry, no sum), without the matrix-product machinery that is slow for this shape."""
-    return np.multiply(a, b)
-
-
-_BLOCK_BYTES = 1 << 20  # about one L2 cache
-
-
-def _matvec_twice(m, p, t):
-    """``m @ p`` and ``m @ t`` with one read of a large matrix ``m`` (``X @ w`` in a loss).
-
-    Memory, not arithmetic, limits a matrix-vector product, so two products would read ``m`` twice
-    from memory. Here each block of rows serves both products while it is in cache. Each entry is
-    still one row's dot product, so the numbers are those of ``m @ p`` on one BLAS thread (blocks
-    of a multiple of 64 rows, never ending on a lone row, keep BLAS on the same kernels as for the
-    whole matrix); a multithreaded ``m @ p`` splits the work differently and may round the last
-    digit differently.
-    """
-    n = m.shape[0]
-    rows = max(1, _BLOCK_BYTES // (m.shape[1] * m.itemsize) // 64) * 64
-    out_p, out_t = np.empty(n), np.empty(n)
-    start = 0
-    while start < n:
-        stop = start + rows if n - (start + rows) > 1 else n
-        block = m[start:stop]
-        np.matmul(block, p, out=out_p[start:stop])
-        np.matmul(block, t, out=out_t[start:stop])
-        start = stop
-    return out_p, out_t
-
-
-def _is_float_array(x):
-    return type(x) is np.ndarray and x.dtype == np.float64
-
-
-def _scale_fresh(x, c):
-    """``c * x``, written into ``x`` when it is a plain array the caller has just made."""
-    if _is_float_array(x):
-        x *= c
-        return x
-    return c * x
-
-
-def _add_fresh(x, y):
-    """``x + y``, written into ``x`` when it is a plain array the caller has just made."""
-    if _is_float_array(x) and _is_float_array(y) and x.shape == y.shape:
-        x += y
-        return x
-    return x + y
-
-
-# ---- ufuncs whose result is piecewise constant: derivative zero, the result is a plain value ----
-_PRIMAL_ONLY = {np.sign, np.floor, np.ceil, np.rint, np.trunc, np.less, np.less_equal,
-                np.greater, np.greater_equal, np.equal, np.not_equal, np.isfinite, np.isnan,
-                np.isinf, np.signbit, np.logical_and, np.logical_or, np.logical_not,
-                np.logical_xor, np.floor_divide}
+        return _make(a.primal @ b, a.tangent @ b, tag)
+    return _make(a @ b.primal, a @ b.tangent, tag)
 
 
 # ---- array-function rules (np.sum, np.dot, np.where, ...) -------------------------------------

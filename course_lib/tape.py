@@ -24,6 +24,7 @@ import numpy as np
 
 from . import composites
 from .nesting import COMPLEX_REFUSED, ArrayMethods, new_tag, tag_of, top_tag
+from .rules.elementwise import OPERATORS, PIECEWISE_CONSTANT, UFUNC_PARTIALS
 
 __all__ = ["Traced", "grad", "value_and_grad", "vjp", "jacrev", "hessian", "hvp", "trace",
            "unbroadcast"]
@@ -79,14 +80,7 @@ class Traced(ArrayMethods):
 
     # -- numpy's dispatch protocols --
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        if len(inputs) == 1 and method == "__call__" and not kwargs:
-            prim = _UFUNC_PRIMS.get(ufunc)
-            if prim is not None:  # the common case, a unary function of this traced value
-                v = self.value
-                ans = ufunc(v)
-                return self._tape.push(ans, (self._index,), (prim.makers[0](ans, v),), prim.name)
-        tag = top_tag(inputs)
-        if tag != self._tag:
+        if top_tag(inputs) != self._tag:
             return NotImplemented  # a value from an inner derivative call handles this
         if method != "__call__":
             raise NotImplementedError(
@@ -96,12 +90,9 @@ class Traced(ArrayMethods):
             raise NotImplementedError(
                 f"reverse mode does not support keyword arguments {sorted(kwargs)} of "
                 f"numpy.{ufunc.__name__}; call it without them (no out=, where=, dtype=)")
-        if ufunc in _NONDIFF_UFUNCS:
-            return ufunc(*[_strip(a, tag) for a in inputs])
-        prim = _UFUNC_PRIMS.get(ufunc)
-        if prim is None:
-            raise NotImplementedError(_no_rule_message(f"numpy.{ufunc.__name__}", inputs, tag))
-        return _record(prim, tag, inputs, {})
+        if ufunc is np.matmul:
+            return _record(_MATMUL, self._tag, inputs, {})
+        return _record_ufunc(ufunc, self._tape, inputs)
 
     def __array_function__(self, func, types, args, kwargs):
         tag = top_tag(_flat_args(args) + list(kwargs.values()))
@@ -118,51 +109,51 @@ class Traced(ArrayMethods):
                         "would be lost. Use np.stack/np.concatenate to combine traced values, and "
                         "numpy functions (not math or Python built-ins) on them.")
 
-    # -- Python operators: the same primitives as the ufuncs --
+    # -- Python operators: the same rules as the ufuncs, without numpy's dispatch --
     def __add__(self, other):
-        return _binary(_ADD, operator.add, self, other)
+        return _binary(np.add, self, other)
 
     def __radd__(self, other):
-        return _binary(_ADD, operator.add, other, self)
+        return _binary(np.add, other, self)
 
     def __sub__(self, other):
-        return _binary(_SUB, operator.sub, self, other)
+        return _binary(np.subtract, self, other)
 
     def __rsub__(self, other):
-        return _binary(_SUB, operator.sub, other, self)
+        return _binary(np.subtract, other, self)
 
     def __mul__(self, other):
-        return _binary(_MUL, operator.mul, self, other)
+        return _binary(np.multiply, self, other)
 
     def __rmul__(self, other):
-        return _binary(_MUL, operator.mul, other, self)
+        return _binary(np.multiply, other, self)
 
     def __truediv__(self, other):
-        return _binary(_DIV, operator.truediv, self, other)
+        return _binary(np.true_divide, self, other)
 
     def __rtruediv__(self, other):
-        return _binary(_DIV, operator.truediv, other, self)
+        return _binary(np.true_divide, other, self)
 
     def __pow__(self, other):
-        return _binary(_POW, operator.pow, self, other)
+        return _binary(np.power, self, other)
 
     def __rpow__(self, other):
-        return _binary(_POW, operator.pow, other, self)
+        return _binary(np.power, other, self)
 
     def __matmul__(self, other):
-        return _binary(_MATMUL, operator.matmul, self, other)
+        return _binary(np.matmul, self, other)
 
     def __rmatmul__(self, other):
-        return _binary(_MATMUL, operator.matmul, other, self)
+        return _binary(np.matmul, other, self)
 
     def __neg__(self):
-        return _record(_NEG, self._tag, (self,), {}, operator.neg)
+        return _record_ufunc(np.negative, self._tape, (self,))
 
     def __pos__(self):
         return self
 
     def __abs__(self):
-        return _record(_ABS, self._tag, (self,), {})
+        return _record_ufunc(np.absolute, self._tape, (self,))
 
     # Comparisons and truth values act on the primal value: branches are piecewise.
     def __lt__(self, other):
@@ -357,196 +348,79 @@ def _record(prim, tag, args, kwargs, fwd=None):
     return tape.push(ans, tuple(args[i]._index for i in parents), tuple(vjps), prim.name)
 
 
-def _binary(prim, op, a, b):
-    """A Python operator between ``a`` and ``b``: record it unless an inner value must handle it.
+def _binary(ufunc, a, b):
+    """A Python operator between ``a`` and ``b``: record it unless an inner value must handle it."""
+    this = a if getattr(a, "_tag", 0) >= getattr(b, "_tag", 0) else b
+    if this.__class__ is not Traced:
+        return NotImplemented  # a Dual from an inner forward-mode call does the arithmetic
+    if ufunc is np.matmul:
+        return _record(_MATMUL, this._tag, (a, b), {})
+    return _record_ufunc(ufunc, this._tape, (a, b))
 
-    The same work as ``_record`` for two arguments, written out because scalar loops spend most
-    of their time here.
+
+# ---- elementwise ufuncs: their partials, from the table forward mode uses too ----------------
+
+def _record_ufunc(ufunc, tape, inputs):
+    """Run a ufunc on the values and record its linearization: one partial per traced input.
+
+    The backward pass runs the transpose of ``t -> sum_i partial_i * t_i``, which multiplies the
+    cotangent by each partial (``course_lib.rules.elementwise``). Written out for one and two
+    arguments (every ufunc with a rule has one or two): scalar loops spend most of their time here.
     """
-    ta = getattr(a, "_tag", 0)
-    tb = getattr(b, "_tag", 0)
-    if ta >= tb:
-        if a.__class__ is not Traced:
-            return NotImplemented  # a Dual from an inner forward-mode call does the arithmetic
-        tape = a._tape
-        if ta == tb and b.__class__ is Traced:  # both recorded on this tape
-            av, bv = a.value, b.value
-            ans = op(av, bv)
-            mx, my = prim.makers
-            return tape.push(ans, (a._index, b._index), (mx(ans, av, bv), my(ans, av, bv)),
-                             prim.name)
-        av = a.value
-        ans = op(av, b)
-        return tape.push(ans, (a._index,), (prim.makers[0](ans, av, b),), prim.name)
-    if b.__class__ is not Traced:
-        return NotImplemented
-    bv = b.value
-    ans = op(a, bv)
-    return b._tape.push(ans, (b._index,), (prim.makers[1](ans, a, bv),), prim.name)
+    partials = UFUNC_PARTIALS.get(ufunc)
+    if partials is None:
+        return _without_partials(ufunc, tape.tag, inputs)
+    compute = OPERATORS.get(ufunc, ufunc)
+    if len(inputs) == 1:  # a unary ufunc reached this traced value: the shape is kept
+        x = inputs[0].value
+        out = compute(x)
+        return tape.push(out, (inputs[0]._index,), (_scaling(partials[0](out, x)),),
+                         ufunc.__name__)
+    a, b = inputs
+    tag = tape.tag
+    a_ours = a.__class__ is Traced and a._tag == tag
+    b_ours = b.__class__ is Traced and b._tag == tag
+    x = a.value if a_ours else a
+    y = b.value if b_ours else b
+    out = compute(x, y)
+    scalar = out.__class__ in _NUMBERS  # then x and y are scalars too: nothing to unbroadcast
+    out_shape = None if scalar else _shape(out)
+    if a_ours:
+        ta = _scaling(partials[0](out, x, y), None if scalar else _shape(x), out_shape)
+        if not b_ours:
+            return tape.push(out, (a._index,), (ta,), ufunc.__name__)
+        tb = _scaling(partials[1](out, x, y), None if scalar else _shape(y), out_shape)
+        return tape.push(out, (a._index, b._index), (ta, tb), ufunc.__name__)
+    tb = _scaling(partials[1](out, x, y), None if scalar else _shape(y), out_shape)
+    return tape.push(out, (b._index,), (tb,), ufunc.__name__)
 
 
-# ---- unary ufuncs: y = f(x), cotangent g * f'(x) --------------------------------------------
-
-_LN2, _LN10 = np.log(2.0), np.log(10.0)
-
-
-def _writable(x):
-    """True for a float64 array, or a Dual whose parts are float64 arrays: values that numpy's
-    ``out=`` can overwrite. The rules use it only on temporaries they have just made."""
-    if type(x) is np.ndarray:
-        return x.dtype == np.float64
-    parts = getattr(x, "primal", None), getattr(x, "tangent", None)
-    return all(type(p) is np.ndarray and p.dtype == np.float64 for p in parts)
+def _without_partials(ufunc, tag, inputs):
+    """Piecewise-constant ufuncs give a plain result (nothing is recorded); others have no rule."""
+    if ufunc in PIECEWISE_CONSTANT:
+        return ufunc(*[_strip(a, tag) for a in inputs])
+    raise NotImplementedError(_no_rule_message(f"numpy.{ufunc.__name__}", inputs, tag))
 
 
-def _times_fresh(g, d):
-    """``g * d`` where ``d`` is a temporary the rule just made: multiply in place when ``d`` can be
-    overwritten and has the result's shape (large temporaries cost more to allocate than to
-    multiply; under forward-over-reverse they are Duals, with two arrays each)."""
-    if _writable(d) and _shape(d) == _shape(g) and (
-            type(g) in _SCALAR_TYPES or _writable(g) and (
-                type(g) is np.ndarray or type(g) is type(d) and g._tag == d._tag)):
-        return np.multiply(d, g, out=d)
-    return g * d
+_NUMBERS = frozenset({float, int, np.float64})  # classes of plain scalars
 
 
-def _one_minus_square(a):
-    """1 - a*a (the derivative of tanh), computed in the temporary that holds a*a."""
-    d = a * a
-    if _writable(d):
-        return np.subtract(1.0, d, out=d)
-    return 1.0 - d
-
-
-_UNARY_RULES = {
-    np.negative: lambda ans, x: lambda g: -g,
-    np.positive: lambda ans, x: lambda g: g,
-    np.exp: lambda ans, x: lambda g: g * ans,
-    np.exp2: lambda ans, x: lambda g: g * ans * _LN2,
-    np.expm1: lambda ans, x: lambda g: g * (ans + 1.0),
-    np.log: lambda ans, x: lambda g: g / x,
-    np.log2: lambda ans, x: lambda g: g / (x * _LN2),
-    np.log10: lambda ans, x: lambda g: g / (x * _LN10),
-    np.log1p: lambda ans, x: lambda g: g / (x + 1.0),
-    np.sqrt: lambda ans, x: lambda g: g * 0.5 / ans,
-    np.cbrt: lambda ans, x: lambda g: g / (3.0 * ans * ans),
-    np.square: lambda ans, x: lambda g: g * 2.0 * x,
-    np.reciprocal: lambda ans, x: lambda g: -g * ans * ans,
-    np.absolute: lambda ans, x: lambda g: g * np.sign(_primal(x)),
-    np.sin: lambda ans, x: lambda g: _times_fresh(g, np.cos(x)),
-    np.cos: lambda ans, x: lambda g: _times_fresh(g, -np.sin(x)),
-    np.tan: lambda ans, x: lambda g: g * (1.0 + ans * ans),
-    np.arcsin: lambda ans, x: lambda g: g / np.sqrt(1.0 - x * x),
-    np.arccos: lambda ans, x: lambda g: -g / np.sqrt(1.0 - x * x),
-    np.arctan: lambda ans, x: lambda g: g / (1.0 + x * x),
-    np.sinh: lambda ans, x: lambda g: g * np.cosh(x),
-    np.cosh: lambda ans, x: lambda g: g * np.sinh(x),
-    np.tanh: lambda ans, x: lambda g: _times_fresh(g, _one_minus_square(ans)),
-    np.arcsinh: lambda ans, x: lambda g: g / np.sqrt(x * x + 1.0),
-    np.arccosh: lambda ans, x: lambda g: g / np.sqrt(x * x - 1.0),
-    np.arctanh: lambda ans, x: lambda g: g / (1.0 - x * x),
-    np.deg2rad: lambda ans, x: lambda g: g * (np.pi / 180.0),
-    np.rad2deg: lambda ans, x: lambda g: g * (180.0 / np.pi),
-}
-_UFUNC_PRIMS = {u: Primitive(u.__name__, u, rule) for u, rule in _UNARY_RULES.items()}
-_UFUNC_PRIMS[np.radians] = _UFUNC_PRIMS[np.deg2rad]
-_UFUNC_PRIMS[np.degrees] = _UFUNC_PRIMS[np.rad2deg]
-_NEG, _ABS = _UFUNC_PRIMS[np.negative], _UFUNC_PRIMS[np.absolute]
-
-
-# ---- binary ufuncs: z = f(x, y), each cotangent unbroadcast to its input's shape -------------
-
-def _binary_prim(ufunc, make_x, make_y):
-    """Register a binary ufunc; each VJP maker's result is unbroadcast to its input's shape.
-
-    A maker ``make(ans, x, y)`` returns ``g -> cotangent`` and captures only what that needs, so
-    the tape keeps no more memory than the rule uses.
-    """
-    def maker_x(ans, x, y):
-        if ans.__class__ in _SCALAR_TYPES:  # a scalar out means scalars in: nothing broadcast
-            return make_x(ans, x, y)
-        return _unbroadcasting(make_x(ans, x, y), _shape(x), _shape(ans))
-
-    def maker_y(ans, x, y):
-        if ans.__class__ in _SCALAR_TYPES:
-            return make_y(ans, x, y)
-        return _unbroadcasting(make_y(ans, x, y), _shape(y), _shape(ans))
-    prim = Primitive(ufunc.__name__, ufunc, maker_x, maker_y)
-    _UFUNC_PRIMS[ufunc] = prim
-    return prim
-
-
-_SCALAR_TYPES = frozenset({float, np.float64})
-
-
-def _unbroadcasting(vjp, shape, out_shape):
-    """Wrap ``vjp`` in ``unbroadcast`` unless the input already had the output's shape."""
+def _scaling(d, shape=None, out_shape=None):
+    """The transpose of ``t -> d * t``: ``g -> d * g``, summed back to the input's ``shape``."""
+    if d.__class__ is float and d == 1.0:
+        fn = _identity
+    elif d.__class__ is float and d == -1.0:
+        fn = operator.neg
+    else:
+        def fn(g):
+            return g * d
     if shape == out_shape:
-        return vjp
-    return lambda g: unbroadcast(vjp(g), shape)
+        return fn
+    return lambda g: unbroadcast(fn(g), shape)
 
 
 def _identity(g):
     return g
-
-
-def _pow_x(ans, x, y):
-    # y x**(y-1), and 0 (not 0 * inf at x = 0) where y = 0: x**0 is the constant 1
-    if isinstance(y, (int, float)):  # a constant exponent: skip x**1 and x**0 (common in losses)
-        if y == 2:
-            return lambda g: _times_fresh(g, 2.0 * x)
-        if y == 0:
-            return lambda g: g * 0.0
-        return _identity if y == 1 else lambda g: g * (y * x ** (y - 1))
-    return lambda g: g * (y * x ** np.where(_primal(y) == 0, 1.0, y - 1))
-
-
-def _pow_y(ans, x, y):
-    # d/dy x**y = log(x) x**y: 0 where x = 0 (log is taken of 1 there), nan where x < 0, where x**y
-    # is real only for integer y (both as in HIPS autograd)
-    def vjp(g):
-        zero = _primal(x) == 0
-        return g * ans * np.log(x * (1.0 - zero) + zero)
-    return vjp
-
-
-def _max_share(x, y):
-    """Share of the cotangent that goes to ``x`` in max(x, y): 1, 0, or 1/2 at a tie."""
-    xp, yp = _primal(x), _primal(y)
-    return (xp > yp) + 0.5 * (xp == yp)
-
-
-_ADD = _binary_prim(np.add, lambda a, x, y: _identity, lambda a, x, y: _identity)
-_SUB = _binary_prim(np.subtract, lambda a, x, y: _identity, lambda a, x, y: operator.neg)
-_MUL = _binary_prim(np.multiply, lambda a, x, y: lambda g: g * y,
-                    lambda a, x, y: lambda g: g * x)
-_DIV = _binary_prim(np.true_divide, lambda a, x, y: lambda g: g / y,
-                    lambda a, x, y: lambda g: -g * a / y)
-_POW = _binary_prim(np.power, _pow_x, _pow_y)
-_binary_prim(np.maximum, lambda a, x, y: lambda g: g * _max_share(x, y),
-             lambda a, x, y: lambda g: g * _max_share(y, x))
-_binary_prim(np.minimum, lambda a, x, y: lambda g: g * _max_share(y, x),
-             lambda a, x, y: lambda g: g * _max_share(x, y))
-_binary_prim(np.fmax, lambda a, x, y: lambda g: g * _max_share(x, y),
-             lambda a, x, y: lambda g: g * _max_share(y, x))
-_binary_prim(np.fmin, lambda a, x, y: lambda g: g * _max_share(y, x),
-             lambda a, x, y: lambda g: g * _max_share(x, y))
-_binary_prim(np.arctan2, lambda a, y, x: lambda g: g * x / (x * x + y * y),
-             lambda a, y, x: lambda g: -g * y / (x * x + y * y))
-_binary_prim(np.hypot, lambda a, x, y: lambda g: g * x / a, lambda a, x, y: lambda g: g * y / a)
-_binary_prim(np.logaddexp, lambda a, x, y: lambda g: g * np.exp(x - a),
-             lambda a, x, y: lambda g: g * np.exp(y - a))
-_binary_prim(np.logaddexp2, lambda a, x, y: lambda g: g * np.exp2(x - a),
-             lambda a, x, y: lambda g: g * np.exp2(y - a))
-_UFUNC_PRIMS[np.divide] = _DIV
-
-# Piecewise-constant and boolean ufuncs: computed on the values, derivative zero, nothing recorded.
-_NONDIFF_UFUNCS = {
-    np.less, np.less_equal, np.greater, np.greater_equal, np.equal, np.not_equal,
-    np.logical_and, np.logical_or, np.logical_not, np.logical_xor,
-    np.isfinite, np.isnan, np.isinf, np.signbit, np.sign, np.floor, np.ceil, np.trunc, np.rint,
-    np.floor_divide,
-}
 
 
 # ---- matrix products ------------------------------------------------------------------------
@@ -577,7 +451,6 @@ def _matmul_vjp_y(ans, a, b):
 
 
 _MATMUL = Primitive("matmul", np.matmul, _matmul_vjp_x, _matmul_vjp_y)
-_UFUNC_PRIMS[np.matmul] = _MATMUL
 
 
 def _dot(a, b, out=None):
