@@ -6,7 +6,8 @@ from .dual import Dual, derivative, jacfwd, jvp
 from .embeddings import Embeddings, NgramEncoder, UnknownWordError, load_glove, load_movie_reviews
 from .numerics import central_difference, check_grads, complex_step, forward_difference
 from .optim import OptimizeResult, minimize
-from .tape import grad, hessian, hvp, jacrev, trace, value_and_grad, vjp
+from .reverse import grad, hessian, hvp, jacrev, value_and_grad, vjp
+from .wengert import trace
 
 __all__ = [
     "ChecksumError", "data_path", "verify_all",

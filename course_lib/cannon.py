@@ -20,7 +20,7 @@ import math
 import numpy as np
 
 from .dual import jvp
-from .tape import grad
+from .reverse import grad
 
 GRAVITY = 9.81
 """Standard gravity in m/s^2 used by default everywhere in this module."""

@@ -4,22 +4,21 @@ A ``Dual`` holds a ``primal`` (the value) and a ``tangent`` (its derivative alon
 direction). Every operation computes both, so running an ordinary numpy function on a ``Dual``
 gives the function's value and its directional derivative in one pass. Chapter 1 introduces it.
 
-How numpy code reaches the rules below:
+How numpy code reaches the derivative rules (each written once, in ``course_lib.rules``, and read
+by reverse mode too):
 
 * Python operators (``+ - * / **``, comparisons) are methods of ``Dual`` that apply the ufuncs'
   rules directly, without numpy's dispatch (which costs more than the arithmetic on scalars).
-* numpy ufuncs (``np.sin``, ``np.add``, ...) arrive through ``__array_ufunc__`` and use the
-  partial derivatives in ``course_lib.rules.elementwise``, the table reverse mode reads too.
+* numpy ufuncs (``np.sin``, ``np.add``, ...) arrive through ``__array_ufunc__``: the tangent is the
+  sum of each ufunc's partial derivatives (``course_lib.rules.elementwise``) times the tangents.
 * Other numpy functions (``np.sum``, ``np.dot``, ``np.where``, ...) arrive through
-  ``__array_function__`` and use ``_FUNCTION_RULES``.
+  ``__array_function__`` and run the code ``course_lib.rules.FUNCTIONS`` gives for them; its
+  primitives come back to ``Dual._apply``, which computes their tangent by their rule.
 
 An operation without a rule raises ``NotImplementedError`` naming the numpy function: never a silent
-wrong derivative.
-
-Conventions at non-differentiable points (the same as HIPS autograd): ``d|x|/dx`` at 0 is 0 (the
-sign of 0); where ``maximum(x, y)`` or ``minimum(x, y)`` ties, each argument gets half the
-derivative; ``np.max`` and ``np.min`` share the derivative equally among tied entries; comparisons
-and branches look at primals only, so a piecewise function gets the derivative of the piece taken.
+wrong derivative. The conventions at kinks and edges (``|x|`` at 0, ties of ``maximum``, ``x**0`` at
+0, ...) are decided in the rules, once for both modes; comparisons and branches look at primals
+only, so a piecewise function gets the derivative of the piece taken.
 
 Nesting: every ``derivative``/``jvp``/``jacfwd`` call takes a fresh tag from ``course_lib.nesting``
 and its duals carry it. When an operation meets values of several tags, only the largest tag (the
@@ -31,9 +30,11 @@ import numbers
 
 import numpy as np
 
-from . import composites
-from .nesting import COMPLEX_REFUSED, ArrayMethods, new_tag, top_tag
+from .nesting import COMPLEX_REFUSED, ArrayMethods, new_tag, shape_of, top_tag
+from .rules import FUNCTIONS
 from .rules.elementwise import OPERATORS, PIECEWISE_CONSTANT, UFUNC_PARTIALS, defjvp
+from .rules.products import matmul
+from .rules.structural import getitem
 
 __all__ = ["Dual", "derivative", "jvp", "jacfwd", "defjvp"]
 
@@ -44,6 +45,23 @@ _NUMBERS = frozenset({float, int, np.float64})  # classes of plain scalars
 
 
 # ---- the Dual type ----------------------------------------------------------------------------
+
+def _operator(ufunc, reflected=False):
+    """The method for a Python operator (``+``, ``*``, ...): the ufunc's rule, applied directly.
+
+    The common case in scalar loops, a number or a dual of the same computation on the other
+    side, goes straight to the rule; anything else goes through ``_binary``'s checks.
+    """
+    def method(self, other):
+        if other.__class__ in _NUMBERS or other.__class__ is Dual and other._tag == self._tag:
+            if reflected:
+                return _apply_binary(ufunc, other, self, self._tag)
+            return _apply_binary(ufunc, self, other, self._tag)
+        return _binary(ufunc, other, self, self) if reflected else _binary(ufunc, self, other, self)
+    method.__name__ = f"__{'r' if reflected else ''}{ufunc.__name__}__"
+    return method
+
+
 
 class Dual(ArrayMethods):
     """A value and its tangent (directional derivative), propagated together (chapter 1).
@@ -99,8 +117,7 @@ class Dual(ArrayMethods):
         return self.shape[0]
 
     def __getitem__(self, index):
-        index = _primal_of_index(index)
-        return _make(self.primal[index], self.tangent[index], self._tag)
+        return getitem(self, index)
 
     def __iter__(self):
         for i in range(len(self)):
@@ -115,6 +132,17 @@ class Dual(ArrayMethods):
         return np.transpose(self) if self.shape else self
 
     # ---- conversions that would drop the tangent are refused ----
+    def _apply(self, prim, args, params):
+        """Run a primitive on duals of this computation: its value, and its tangent by its rule."""
+        tag = self._tag
+        primals = [a.primal if a.__class__ is Dual and a._tag == tag else a for a in args]
+        tangents = [a.tangent if p is not a else None for a, p in zip(args, primals)]
+        out = prim.impl(*primals, **params)
+        tangent = prim.tangent(tangents, out, primals, params)
+        if tangent is None:
+            return out
+        return _make(out, _match_shape(out, tangent), tag)
+
     def __array__(self, dtype=None, copy=None):
         raise TypeError("a Dual cannot become a plain numpy array (its tangent would be lost); "
                         "use np.stack/np.concatenate to combine duals, or read .primal and "
@@ -131,35 +159,12 @@ class Dual(ArrayMethods):
         return bool(self.primal)
 
     # ---- arithmetic operators: the ufuncs' rules, without numpy's dispatch ----
-    def __add__(self, other):
-        return _binary(np.add, self, other, self)
-
-    def __radd__(self, other):
-        return _binary(np.add, other, self, self)
-
-    def __sub__(self, other):
-        return _binary(np.subtract, self, other, self)
-
-    def __rsub__(self, other):
-        return _binary(np.subtract, other, self, self)
-
-    def __mul__(self, other):
-        return _binary(np.multiply, self, other, self)
-
-    def __rmul__(self, other):
-        return _binary(np.multiply, other, self, self)
-
-    def __truediv__(self, other):
-        return _binary(np.true_divide, self, other, self)
-
-    def __rtruediv__(self, other):
-        return _binary(np.true_divide, other, self, self)
-
-    def __pow__(self, other):
-        return _binary(np.power, self, other, self)
-
-    def __rpow__(self, other):
-        return _binary(np.power, other, self, self)
+    __add__, __radd__ = _operator(np.add), _operator(np.add, reflected=True)
+    __sub__, __rsub__ = _operator(np.subtract), _operator(np.subtract, reflected=True)
+    __mul__, __rmul__ = _operator(np.multiply), _operator(np.multiply, reflected=True)
+    __truediv__ = _operator(np.true_divide)
+    __rtruediv__ = _operator(np.true_divide, reflected=True)
+    __pow__, __rpow__ = _operator(np.power), _operator(np.power, reflected=True)
 
     def __matmul__(self, other):
         return _binary(np.matmul, self, other, self)
@@ -214,13 +219,12 @@ class Dual(ArrayMethods):
         if top_tag(_flatten(args)) != self._tag or kwargs and top_tag(
                 _flatten(tuple(kwargs.values()))) > self._tag:
             return NotImplemented
-        rule = _FUNCTION_RULES.get(func)
-        if rule is None:
+        handler = FUNCTIONS.get(func)
+        if handler is None:
             raise NotImplementedError(
-                f"{func.__module__}.{func.__name__} has no forward-mode rule for Dual in "
-                "course_lib.dual; "
-                "write the computation with functions that have one, or add a rule there")
-        return rule(self._tag, *args, **kwargs)
+                f"{func.__module__}.{func.__name__} has no derivative rule; write the computation "
+                "with functions that have one (course_lib.rules lists them)")
+        return handler(*args, **kwargs)
 
 
 _make = Dual  # with a tag: no checks, the rules guarantee matching parts
@@ -242,7 +246,7 @@ def _check_part(value, what):
                     f"Dual/traced value; got {type(value).__name__} {value!r:.60}")
 
 
-_shape = composites.shape_of  # shape of a number, array, Dual or traced value
+_shape = shape_of
 
 
 def _match_shape(primal, tangent):
@@ -278,15 +282,6 @@ def _tangent(x, tag):
     return x.tangent if _is_ours(x, tag) else np.zeros(_shape(x))
 
 
-def _primal_of_index(index):
-    """Indices are read off primals (an index is never differentiated)."""
-    if isinstance(index, tuple):
-        return tuple(_primal_of_index(i) for i in index)
-    while type(index) is Dual:
-        index = index.primal
-    return index
-
-
 def _is_constant_operand(x):
     return (isinstance(x, (numbers.Real, np.ndarray, np.generic))
             or (hasattr(x, "__array_ufunc__") and not isinstance(x, (str, bytes))))
@@ -295,8 +290,6 @@ def _is_constant_operand(x):
 def _binary(ufunc, a, b, this):
     """Operator fallback: apply the ufunc rule directly (no numpy dispatch), or defer."""
     other = b if a is this else a
-    if other.__class__ in _NUMBERS or other.__class__ is Dual and other._tag == this._tag:
-        return _apply_ufunc(ufunc, (a, b), this._tag)
     if getattr(other, "_tag", 0) > this._tag:
         if type(other) is Dual:  # Python skips reflected methods between operands of one type
             return _binary(ufunc, a, b, other)
@@ -324,26 +317,27 @@ def _compare(ufunc, this, other):
 # ---- applying a ufunc rule --------------------------------------------------------------------
 
 def _apply_ufunc(ufunc, inputs, tag):
-    """Primal by the ufunc itself; tangent = sum over dual inputs of (partial * input tangent).
+    """Primal by the ufunc itself; tangent = sum over dual inputs of (partial * input tangent)."""
+    if len(inputs) == 2:
+        return _apply_binary(ufunc, inputs[0], inputs[1], tag)
+    partials = UFUNC_PARTIALS.get(ufunc)
+    if partials is None or len(inputs) != 1:
+        return _without_partials(ufunc, inputs, tag)
+    x = inputs[0].primal  # a unary ufunc reached this dual: the input is ours, the shape is kept
+    out = OPERATORS.get(ufunc, ufunc)(x)
+    return _make(out, partials[0](out, x) * inputs[0].tangent, tag)
 
-    Written out for one and two arguments (every ufunc with a rule has one or two): scalar loops
-    spend most of their time here.
-    """
+
+def _apply_binary(ufunc, a, b, tag):
+    """``_apply_ufunc`` for two arguments, written out (scalar loops spend their time here)."""
     partials = UFUNC_PARTIALS.get(ufunc)
     if partials is None:
-        return _without_partials(ufunc, inputs, tag)
-    compute = OPERATORS.get(ufunc, ufunc)
-    if len(inputs) == 1:  # a unary ufunc reached this dual: the input is ours, the shape is kept
-        x = inputs[0].primal
-        out = compute(x)
-        d = partials[0](out, x)
-        return _make(out, d * inputs[0].tangent, tag)
-    a, b = inputs
+        return _without_partials(ufunc, (a, b), tag)
     a_ours = a.__class__ is Dual and a._tag == tag
     b_ours = b.__class__ is Dual and b._tag == tag
     x = a.primal if a_ours else a
     y = b.primal if b_ours else b
-    out = compute(x, y)
+    out = OPERATORS.get(ufunc, ufunc)(x, y)
     tangent = None
     if a_ours:
         d = partials[0](out, x, y)
@@ -360,7 +354,7 @@ def _apply_ufunc(ufunc, inputs, tag):
 def _without_partials(ufunc, inputs, tag):
     """matmul (its own rule below), piecewise-constant ufuncs (a plain result), or an error."""
     if ufunc is np.matmul:
-        return _matmul(tag, *inputs)
+        return matmul(*inputs)
     if ufunc in PIECEWISE_CONSTANT:
         return ufunc(*[_primal(x, tag) for x in inputs])
     raise NotImplementedError(
@@ -368,235 +362,6 @@ def _without_partials(ufunc, inputs, tag):
         "that have one, or register its partial derivatives with defjvp (chapter 1)")
 
 
-# ---- ufunc rules: linear algebra ----
-
-def _matmul(tag, a, b):
-    """``a @ b`` with a dual of this computation on either side: d(a @ b) = da @ b + a @ db."""
-    a_ours, b_ours = _is_ours(a, tag), _is_ours(b, tag)
-    if a_ours and b_ours:
-        return _make(a.primal @ b.primal, a.tangent @ b.primal + a.primal @ b.tangent, tag)
-    if a_ours:
-        return _make(a.primal @ b, a.tangent @ b, tag)
-    return _make(a @ b.primal, a @ b.tangent, tag)
-
-
-# ---- array-function rules (np.sum, np.dot, np.where, ...) -------------------------------------
-
-_FUNCTION_RULES = {}
-
-
-def _implements(*funcs):
-    def register(rule):
-        for f in funcs:
-            _FUNCTION_RULES[f] = rule
-        return rule
-    return register
-
-
-def _linear_in_first(func):
-    """Rule for a function linear in its first argument (the rest are parameters like axis)."""
-    def rule(tag, x, *args, **kwargs):
-        if not _is_ours(x, tag):
-            raise NotImplementedError(f"numpy.{func.__name__}: only its first argument can be "
-                                      "a Dual")
-        return _make(func(x.primal, *args, **kwargs), func(x.tangent, *args, **kwargs), tag)
-    return rule
-
-
-for _f in (np.sum, np.mean, np.reshape, np.transpose, np.ravel, np.squeeze, np.expand_dims,
-           np.broadcast_to, np.cumsum, np.diff, np.moveaxis, np.swapaxes, np.flip, np.roll,
-           np.trace, np.diagonal, np.real, np.atleast_1d, np.atleast_2d, np.repeat, np.tile):
-    _FUNCTION_RULES[_f] = _linear_in_first(_f)
-
-
-def _linear_in_sequence(func):
-    """Rule for stack-like functions: linear in each array of their first (sequence) argument."""
-    def rule(tag, arrays, *args, **kwargs):
-        arrays = list(arrays)
-        primal = func([_primal(a, tag) for a in arrays], *args, **kwargs)
-        tangent = func([_tangent(a, tag) for a in arrays], *args, **kwargs)
-        return _make(primal, tangent, tag)
-    return rule
-
-
-for _f in (np.stack, np.concatenate, np.vstack, np.hstack, np.column_stack):
-    _FUNCTION_RULES[_f] = _linear_in_sequence(_f)
-
-
-def _multilinear(func):
-    """Rule for functions linear in each array argument (dot, outer, einsum): product rule."""
-    def rule(tag, *args, **kwargs):
-        primals = [_primal(a, tag) for a in args]
-        tangent = None
-        for i, a in enumerate(args):
-            if _is_ours(a, tag):
-                term = func(*primals[:i], a.tangent, *primals[i + 1:], **kwargs)
-                tangent = term if tangent is None else tangent + term
-        out = func(*primals, **kwargs)
-        return _make(out, _match_shape(out, tangent), tag)
-    return rule
-
-
-for _f in (np.dot, np.inner, np.outer, np.tensordot, np.einsum, np.kron, np.cross, np.vdot):
-    _FUNCTION_RULES[_f] = _multilinear(_f)
-
-
-@_implements(np.where)
-def _where(tag, condition, x, y):
-    while type(condition) is Dual:
-        condition = condition.primal
-    out = np.where(condition, _primal(x, tag), _primal(y, tag))
-    tangent = np.where(condition, _tangent(x, tag), _tangent(y, tag))
-    return _make(out, _match_shape(out, tangent), tag)
-
-
-@_implements(np.clip)
-def _clip(tag, x, a_min=None, a_max=None, **kwargs):
-    if kwargs:
-        raise TypeError(f"np.clip on a Dual accepts only a_min and a_max; got {', '.join(kwargs)}")
-    if a_min is not None:
-        x = np.maximum(x, a_min)
-    if a_max is not None:
-        x = np.minimum(x, a_max)
-    return x
-
-
-def _extremum(func, tag, x, axis, keepdims):
-    out = func(x.primal, axis=axis, keepdims=True)
-    ties = x.primal == out  # the derivative is shared equally among tied entries
-    tangent = np.sum(x.tangent * ties, axis=axis, keepdims=True) / np.sum(ties, axis=axis,
-                                                                         keepdims=True)
-    if not keepdims:
-        out, tangent = np.squeeze(out, axis=axis)[()], np.squeeze(tangent, axis=axis)[()]
-    return _make(out, tangent, tag)
-
-
-for _f in (np.max, np.amax):
-    _FUNCTION_RULES[_f] = lambda tag, x, axis=None, keepdims=False: _extremum(
-        np.max, tag, x, axis, keepdims)
-for _f in (np.min, np.amin):
-    _FUNCTION_RULES[_f] = lambda tag, x, axis=None, keepdims=False: _extremum(
-        np.min, tag, x, axis, keepdims)
-
-
-# ---- sorting: the tangent follows its entry to where sorting puts it ----
-_FUNCTION_RULES[np.take_along_axis] = _linear_in_first(np.take_along_axis)
-
-
-@_implements(np.sort)
-def _sort(tag, a, axis=-1, kind=None, order=None):
-    if axis is None:  # numpy sorts the flattened array
-        a, axis = np.ravel(a), -1
-    order_ = np.argsort(a.primal, axis=axis, kind="stable")
-    return _make(np.take_along_axis(a.primal, order_, axis),
-                 np.take_along_axis(a.tangent, order_, axis), tag)
-
-
-# ---- linear algebra on one square matrix (rules: Giles 2008, "Collected matrix derivative
-# results for forward and reverse mode algorithmic differentiation") ----
-
-def _square_matrix(name, a):
-    shape = _shape(a)
-    if len(shape) != 2 or shape[0] != shape[1]:
-        raise NotImplementedError(f"numpy.linalg.{name} on a Dual takes one square 2-d matrix; "
-                                  f"got shape {shape} (loop over a stack of matrices)")
-
-
-@_implements(np.linalg.inv)
-def _inv(tag, a):
-    _square_matrix("inv", a)
-    y = np.linalg.inv(a.primal)
-    return _make(y, -(y @ a.tangent @ y), tag)  # d(A^-1) = -A^-1 dA A^-1
-
-
-@_implements(np.linalg.solve)
-def _solve(tag, a, b):
-    _square_matrix("solve", a)
-    ap = _primal(a, tag)
-    x = np.linalg.solve(ap, _primal(b, tag))
-    rhs = _tangent(b, tag)  # A x = b, so A dx = db - dA x
-    if _is_ours(a, tag):
-        rhs = rhs - a.tangent @ x
-    return _make(x, np.linalg.solve(ap, rhs), tag)
-
-
-@_implements(np.linalg.det)
-def _det(tag, a):
-    _square_matrix("det", a)
-    d = np.linalg.det(a.primal)
-    return _make(d, d * np.trace(np.linalg.solve(a.primal, a.tangent)), tag)  # Jacobi's formula
-
-
-@_implements(np.linalg.slogdet)
-def _slogdet(tag, a):
-    _square_matrix("slogdet", a)
-    result = np.linalg.slogdet(a.primal)  # (sign, log|det|); the sign is piecewise constant
-    tangent = np.trace(np.linalg.solve(a.primal, a.tangent))
-    return result._replace(logabsdet=_make(result.logabsdet, tangent, tag))
-
-
-@_implements(np.linalg.cholesky)
-def _cholesky(tag, a, upper=False):
-    _square_matrix("cholesky", a)
-    if upper:
-        raise NotImplementedError("numpy.linalg.cholesky on a Dual: upper=True is not supported; "
-                                  "transpose the lower factor instead")
-    low = np.linalg.cholesky(a.primal)  # A = L L^T, so L^-1 dA L^-T = X + X^T with X = L^-1 dL
-    n = _shape(low)[0]
-    phi = np.tril(np.ones((n, n))) - 0.5 * np.eye(n)  # lower triangle, half the diagonal
-    da = composites.from_lower(a.tangent)  # numpy reads the lower triangle only
-    s = np.transpose(np.linalg.solve(low, np.transpose(np.linalg.solve(low, da))))
-    return _make(low, low @ (phi * s), tag)
-
-
-@_implements(np.linalg.eigh)
-def _eigh(tag, a, UPLO="L"):
-    _square_matrix("eigh", a)
-    if UPLO != "L":
-        raise NotImplementedError("numpy.linalg.eigh on a Dual reads the lower triangle "
-                                  "(UPLO='L') only")
-    result = np.linalg.eigh(a.primal)
-    w, v = result.eigenvalues, result.eigenvectors
-    m = np.transpose(v) @ composites.from_lower(a.tangent) @ v  # dA in the eigenbasis
-    n = _shape(w)[0]
-    # dw_i = m_ii; dV = V (F * m) with F_ij = 1 / (w_j - w_i) off the diagonal: eigenvector
-    # derivatives need distinct eigenvalues (a repeated one gives inf or nan, never a number)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        f = (1.0 - np.eye(n)) / (w[None, :] - w[:, None] + np.eye(n))
-    return result._replace(eigenvalues=_make(w, np.diagonal(m), tag),
-                           eigenvectors=_make(v, v @ (f * m), tag))
-
-
-# ---- functions composed of the operations above (np.prod, np.triu, np.var, ...): see
-# composites.py; they need no rule of their own ----
-for _f, _composite in composites.FUNCTIONS.items():
-    _FUNCTION_RULES[_f] = (lambda c: lambda tag, *args, **kwargs: c(*args, **kwargs))(_composite)
-_FUNCTION_RULES[np.copy] = lambda tag, a, **kwargs: _make(np.copy(a.primal), np.copy(a.tangent),
-                                                      tag)
-# rounding is piecewise constant: the result is a constant (derivative 0), as in the tape
-_FUNCTION_RULES[np.round] = lambda tag, a, decimals=0, out=None: np.round(a.primal, decimals)
-
-
-# ---- shape queries and constants: read off the primal ----
-_FUNCTION_RULES[np.shape] = lambda tag, x: _shape(x)
-_FUNCTION_RULES[np.ndim] = lambda tag, x: len(_shape(x))
-_FUNCTION_RULES[np.size] = lambda tag, x, axis=None: (
-    int(np.prod(_shape(x))) if axis is None else _shape(x)[axis])
-_FUNCTION_RULES[np.zeros_like] = lambda tag, x, dtype=None, **kw: np.zeros(_shape(x), dtype=dtype)
-_FUNCTION_RULES[np.ones_like] = lambda tag, x, dtype=None, **kw: np.ones(_shape(x), dtype=dtype)
-_FUNCTION_RULES[np.full_like] = lambda tag, x, fill_value, dtype=None, **kw: np.full(
-    _shape(x), _primal(fill_value, tag), dtype=dtype or float)
-
-
-def _on_primals(func):
-    """Functions whose result has no derivative (positions, comparisons): run on the primals."""
-    def rule(tag, *args, **kwargs):
-        return func(*[_primal(a, tag) for a in args], **kwargs)
-    return rule
-
-
-for _f in (np.argmax, np.argmin, np.argsort, np.isclose, np.allclose, np.array_equal):
-    _FUNCTION_RULES[_f] = _on_primals(_f)
 
 
 # ---- derivative operators ---------------------------------------------------------------------

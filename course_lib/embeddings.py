@@ -591,11 +591,11 @@ class NgramEncoder:
 
         Minimizes the mean squared error ||encode(w) - e_w / ||e_w|| ||^2 over the n_words most
         frequent words with Adam on mini-batches; gradients come from the course's tape
-        (``course_lib.tape.value_and_grad``), through the table lookup's scatter-add.
+        (``course_lib.reverse.value_and_grad``), through the table lookup's scatter-add.
         Args: embeddings: an ``Embeddings``; the rest are the usual training knobs.
         Returns: the list of mini-batch losses.
         """
-        from .tape import value_and_grad
+        from .reverse import value_and_grad
 
         if embeddings.dim != self.dim:
             raise ValueError(f"the encoder has dim {self.dim} but the embeddings have {embeddings.dim}")

@@ -31,6 +31,36 @@ def tag_of(value):
     return getattr(value, "_tag", 0)
 
 
+def shape_of(x):
+    """Return the shape of an array, number, ``Dual`` or traced value, without converting it."""
+    return tuple(getattr(x, "shape", ()))
+
+
+def is_plain(value):
+    """Return True for a value that belongs to no derivative computation (a constant)."""
+    return not getattr(value, "_tag", 0)
+
+
+def plain(value):
+    """Return the plain value inside every layer of Duals and traced values (for masks, indices
+    and branches, which are never differentiated)."""
+    while getattr(value, "_tag", 0):
+        value = value.primal
+    return value
+
+
+def flat_args(args):
+    """Return the arguments of a numpy function with sequences (as in np.concatenate) opened one
+    level: where traced values hide."""
+    out = []
+    for a in args:
+        if isinstance(a, (list, tuple)):
+            out.extend(a)
+        else:
+            out.append(a)
+    return out
+
+
 def top_tag(values):
     """Return the largest tag among ``values`` (0 if none of them is tagged)."""
     top = 0

@@ -6,7 +6,6 @@ no subtraction, hence no round-off, and reaches machine precision for real-analy
 ``check_grads`` uses central differences as the independent truth for course_lib's forward and
 reverse modes. Chapter 1 introduces all of them.
 """
-import warnings
 
 import numpy as np
 
@@ -126,7 +125,7 @@ def check_grads(f, x, order=1, modes=("fwd", "rev"), rtol=1e-5, atol=1e-6, seed=
     """Check course_lib's derivatives of ``f`` at ``x`` against central differences (chapter 1).
 
     Along a random direction v, forward mode's J v (``course_lib.jvp``) must match central
-    differences; reverse mode (``course_lib.tape.vjp``) must return a cotangent of x's shape that
+    differences; reverse mode (``course_lib.reverse.vjp``) must return a cotangent of x's shape that
     satisfies the adjoint identity <u, J v> = <J^T u, v> for a random u. With ``order=2`` the same
     checks run on the derivative maps x -> J(x) v and x -> J(x)^T u, which checks second derivatives
     (nesting of the modes); higher orders continue the recursion.
@@ -151,16 +150,7 @@ def check_grads(f, x, order=1, modes=("fwd", "rev"), rtol=1e-5, atol=1e-6, seed=
                          f"second); got {order!r}")
     x = _real(x, "x")
     from .dual import jvp  # imported here: course_lib.dual needs nothing from this module
-    vjp = None
-    if "rev" in modes:
-        try:
-            from .tape import vjp
-        except ImportError:
-            warnings.warn("check_grads: course_lib.tape is not available, so reverse mode is "
-                          "skipped; only forward mode is checked", stacklevel=2)
-            modes = tuple(m for m in modes if m != "rev")
-            if not modes:
-                return
+    from .reverse import vjp
     _check(f, x, order, 1, modes, jvp, vjp, np.random.default_rng(seed), rtol, atol)
 
 

@@ -80,7 +80,7 @@ class _Objective:
             value, g = self.f(x), self.jac(x)
         else:
             if self._value_and_grad is None:
-                from .tape import value_and_grad  # lazily: optim works without the tape
+                from .reverse import value_and_grad  # lazily: optim works without the tape
                 self._value_and_grad = value_and_grad(self.f)
             value, g = self._value_and_grad(x)
         value, g = _scalar(value), np.asarray(g, dtype=float)
@@ -96,7 +96,7 @@ class _Objective:
         if self.hess_fn is not None:
             H = self.hess_fn(x)
         else:
-            from .tape import hessian
+            from .reverse import hessian
             H = hessian(self.f)(x)
         H = np.asarray(H, dtype=float)
         if H.shape != (x.size, x.size):
@@ -114,7 +114,7 @@ class _Objective:
                 self._hess_at = (x.copy(), np.asarray(self.hess_fn(x), dtype=float))
             Hv = self._hess_at[1] @ v
         else:
-            from .tape import hvp
+            from .reverse import hvp
             Hv = hvp(self.f, x, v)
         Hv = np.asarray(Hv, dtype=float)
         if not np.all(np.isfinite(Hv)):

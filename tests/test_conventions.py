@@ -31,6 +31,11 @@ EDGES = {
     "sign at 0": (lambda m, x: m.sign(x), 0.0, 0.0),
     "sqrt at 0": (lambda m, x: m.sqrt(x), 0.0, np.inf),
     "var of one entry": (lambda m, x: m.var(x), 1.0, 0.0),
+    "std of one entry": (lambda m, x: m.std(x), 1.0, 0.0),
+    "clip at the lower bound": (lambda m, x: m.clip(x, 0.0, 1.0), 0.0, 0.0),
+    "clip at the upper bound": (lambda m, x: m.clip(x, 0.0, 1.0), 1.0, 0.0),
+    "max of a tie": (lambda m, x: m.max(m.concatenate([x, m.array([0.5])])), 0.5, 0.5),
+    "min of a tie": (lambda m, x: m.min(m.concatenate([x, m.array([0.5])])), 0.5, 0.5),
 }
 
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 import course_lib.dual as dual
-import course_lib.tape as tape
+import course_lib.reverse as tape
 from course_lib.rules import elementwise
 from course_lib.numerics import (CENTRAL_STEP, FORWARD_STEP, central_difference, check_grads,
                                  complex_step, forward_difference)

@@ -1,0 +1,182 @@
+"""Linearizing under reverse mode: the tangent ``Lin`` and the recording of linear steps.
+
+Reverse mode needs each operation's linearization as steps it can transpose. A linear primitive is
+one step; a nonlinear primitive's JVP rule (``course_lib.rules``) is run on ``Lin`` tangents, which
+carry a shape and a tape position but no numbers, and each linear operation on them (a sum, a
+product with a value, a reshape, a solve, ...) records one step with its transpose. Anything that
+is not linear in a tangent is an error in the rule, reported as such. Chapter 2 introduces it.
+"""
+import operator
+
+import numpy as np
+
+from .nesting import ArrayMethods, flat_args, shape_of, top_tag
+from .rules import FUNCTIONS
+from .rules.primitive import Abstract
+from .rules.products import matmul
+from .rules.structural import getitem, unbroadcast
+
+__all__ = ["Lin", "record_linear", "scaling", "identity", "dtype_of"]
+
+
+
+def scaling(d, shape=None, out_shape=None):
+    """The transpose of ``t -> d * t``: ``g -> d * g``, summed back to the input's ``shape``."""
+    if d.__class__ is float and d == 1.0:
+        fn = identity
+    elif d.__class__ is float and d == -1.0:
+        fn = operator.neg
+    else:
+        def fn(g):
+            return g * d
+    if shape == out_shape:
+        return fn
+    return lambda g: unbroadcast(fn(g), shape)
+
+
+def identity(g):
+    return g
+
+
+def record_linear(tape, prim, args, params, ours, parents, out=None):
+    """Record a (multi)linear primitive whose arguments ``ours`` are this tape's tangents.
+
+    The transposes keep the values of the other arguments (constants) and only the shape of
+    the tangents' own arguments.
+    """
+    if prim.multilinear and len(ours) > 1 and out is None:
+        raise TypeError(f"a derivative rule multiplied two tangents in {prim.name}: that is not "
+                        "linear; one factor of each product must be a value")
+    for k in ours:
+        if not prim.is_linear_in(k):
+            raise TypeError(f"a derivative rule applied {prim.name} to a tangent in argument {k}, "
+                            "where it is not linear")
+    kept = list(args)
+    if not prim.multilinear:
+        for k in ours:
+            kept[k] = Abstract(shape_of(args[k]), dtype_of(args[k]))
+    transposes = tuple(_transposer(prim, k, kept, params) for k in ours)
+    if out is None:  # a tangent (Lin) in, a tangent out
+        return tape.push_lin(prim.shape(*args, **params), parents, transposes, prim.name)
+    return tape.push(out, tuple(parents), transposes, prim.name)
+
+
+def _transposer(prim, k, args, params):
+    if prim.multilinear:  # the other factors are needed; this one's value is not
+        args = list(args)
+        args[k] = Abstract(shape_of(args[k]), dtype_of(args[k]))
+    return lambda g: prim.transpose(k, g, *args, **params)
+
+
+def dtype_of(x):
+    return getattr(x, "dtype", np.dtype(float))
+
+
+class Lin(ArrayMethods):
+    """A tangent inside a JVP rule under reverse mode: a shape, no numbers, and a tape position.
+
+    Linear operations on it (sums, products with values, reshapes, solves, ...) are recorded on
+    the tape with their transposes; any other operation is an error in the rule.
+    """
+    __slots__ = ("_tape", "_index", "_tag", "shape", "dtype")
+    __array_priority__ = 100.0
+
+    def __init__(self, tape, index, shape, dtype=np.dtype(float)):
+        self._tape, self._index, self._tag = tape, index, tape.tag
+        self.shape, self.dtype = shape, dtype
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    @property
+    def size(self):
+        return int(np.prod(self.shape, dtype=int))
+
+    def __repr__(self):
+        return f"Lin(shape={self.shape}, index={self._index})"
+
+    def _apply(self, prim, args, params):
+        ours = [k for k, a in enumerate(args) if a.__class__ is Lin and a._tag == self._tag]
+        return record_linear(self._tape, prim, args, params, ours, [args[k]._index for k in ours])
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if top_tag(inputs) != self._tag:
+            return NotImplemented
+        if method != "__call__" or kwargs:
+            raise TypeError(f"a derivative rule called numpy.{ufunc.__name__}.{method} with "
+                            f"{sorted(kwargs)} on a tangent")
+        return _linear_ufunc(ufunc, inputs, self)
+
+    def __array_function__(self, func, types, args, kwargs):
+        if top_tag(flat_args(args) + list(kwargs.values())) != self._tag:
+            return NotImplemented
+        handler = FUNCTIONS.get(func)
+        if handler is None:
+            raise NotImplementedError(f"a derivative rule called {func.__name__} on a tangent, "
+                                      "which has no rule")
+        return handler(*args, **kwargs)
+
+    def __add__(self, other):
+        return _linear_ufunc(np.add, (self, other), self)
+
+    def __radd__(self, other):
+        return _linear_ufunc(np.add, (other, self), self)
+
+    def __sub__(self, other):
+        return _linear_ufunc(np.subtract, (self, other), self)
+
+    def __rsub__(self, other):
+        return _linear_ufunc(np.subtract, (other, self), self)
+
+    def __mul__(self, other):
+        return _linear_ufunc(np.multiply, (self, other), self)
+
+    def __rmul__(self, other):
+        return _linear_ufunc(np.multiply, (other, self), self)
+
+    def __truediv__(self, other):
+        return _linear_ufunc(np.true_divide, (self, other), self)
+
+    def __matmul__(self, other):
+        return matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return matmul(other, self)
+
+    def __neg__(self):
+        return _linear_ufunc(np.negative, (self,), self)
+
+    def __getitem__(self, index):
+        return getitem(self, index)
+
+
+def _linear_ufunc(ufunc, inputs, lin):
+    """Record a linear ufunc of tangents: a sum, a difference, a negation, a product with a value."""
+    if ufunc is np.matmul:
+        return matmul(*inputs)
+    tag = lin._tag
+    mine = [a.__class__ is Lin and a._tag == tag for a in inputs]
+    shape = np.broadcast_shapes(*[shape_of(a) for a in inputs])
+    if ufunc in (np.add, np.subtract) and all(mine):
+        sign = operator.neg if ufunc is np.subtract else identity
+        transposes = (scaling(1.0, inputs[0].shape, shape), _sum_back(sign, inputs[1].shape, shape))
+    elif ufunc is np.negative:
+        transposes = (scaling(-1.0),)
+    elif ufunc is np.multiply and mine.count(True) == 1:
+        other = inputs[1 if mine[0] else 0]
+        transposes = (scaling(other, inputs[mine.index(True)].shape, shape),)
+    elif ufunc is np.true_divide and mine == [True, False]:
+        transposes = (scaling(1.0 / inputs[1], inputs[0].shape, shape),)
+    else:
+        raise TypeError(f"a derivative rule applied numpy.{ufunc.__name__} to a tangent in a way "
+                        "that is not linear (tangents may be added, negated, and multiplied or "
+                        "divided by values)")
+    parents = tuple(a._index for a, m in zip(inputs, mine) if m)
+    return lin._tape.push_lin(shape, parents, transposes, ufunc.__name__)
+
+
+def _sum_back(sign, shape, out_shape):
+    if shape == out_shape:
+        return sign
+    return lambda g: unbroadcast(sign(g), shape)
