@@ -7,6 +7,8 @@ from .embeddings import Embeddings, NgramEncoder, UnknownWordError, load_glove, 
 from .numerics import central_difference, check_grads, complex_step, forward_difference
 from .optim import OptimizeResult, minimize
 from .reverse import grad, hessian, hvp, jacrev, value_and_grad, vjp
+from .rules.custom import custom_jvp, stop_gradient
+from .rules.elementwise import defjvp
 from .wengert import trace
 
 __all__ = [
@@ -15,6 +17,7 @@ __all__ = [
     "load_glove", "Embeddings", "UnknownWordError", "NgramEncoder", "load_movie_reviews",
     "forward_difference", "central_difference", "complex_step", "check_grads",
     "grad", "value_and_grad", "vjp", "jacrev", "hessian", "hvp", "trace",
+    "defjvp", "custom_jvp", "stop_gradient",
     "minimize", "OptimizeResult",
     "landing_distance", "closed_form_range", "closed_form_angle", "trajectory", "max_range",
     "aim", "AimResult", "mlp_init", "mlp_apply",

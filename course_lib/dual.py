@@ -165,6 +165,7 @@ class Dual(ArrayMethods):
     __truediv__ = _operator(np.true_divide)
     __rtruediv__ = _operator(np.true_divide, reflected=True)
     __pow__, __rpow__ = _operator(np.power), _operator(np.power, reflected=True)
+    __mod__, __rmod__ = _operator(np.remainder), _operator(np.remainder, reflected=True)
 
     def __matmul__(self, other):
         return _binary(np.matmul, self, other, self)

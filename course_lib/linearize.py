@@ -10,7 +10,7 @@ import operator
 
 import numpy as np
 
-from .nesting import ArrayMethods, flat_args, shape_of, top_tag
+from .nesting import ArrayMethods, flat_args, plain, shape_of, top_tag
 from .rules import FUNCTIONS
 from .rules.primitive import Abstract
 from .rules.products import matmul
@@ -152,7 +152,7 @@ class Lin(ArrayMethods):
 
 
 def _linear_ufunc(ufunc, inputs, lin):
-    """Record a linear ufunc of tangents: a sum, a difference, a negation, a product with a value."""
+    """Record a linear ufunc of tangents: a sum, a difference, a negation, a product by a value."""
     if ufunc is np.matmul:
         return matmul(*inputs)
     tag = lin._tag
@@ -161,6 +161,10 @@ def _linear_ufunc(ufunc, inputs, lin):
     if ufunc in (np.add, np.subtract) and all(mine):
         sign = operator.neg if ufunc is np.subtract else identity
         transposes = (scaling(1.0, inputs[0].shape, shape), _sum_back(sign, inputs[1].shape, shape))
+    elif ufunc in (np.add, np.subtract) and not np.any(plain(inputs[mine.index(False)])):
+        # a zero tangent (of a constant, in a custom rule) added: the other passes through
+        sign = operator.neg if ufunc is np.subtract and mine[1] else identity
+        transposes = (_sum_back(sign, inputs[mine.index(True)].shape, shape),)
     elif ufunc is np.negative:
         transposes = (scaling(-1.0),)
     elif ufunc is np.multiply and mine.count(True) == 1:

@@ -176,6 +176,12 @@ class Traced(ArrayMethods):
     def __rpow__(self, other):
         return _binary(np.power, other, self)
 
+    def __mod__(self, other):
+        return _binary(np.remainder, self, other)
+
+    def __rmod__(self, other):
+        return _binary(np.remainder, other, self)
+
     def __matmul__(self, other):
         return _binary(np.matmul, self, other)
 

@@ -131,3 +131,90 @@ def test_a_rule_that_is_not_linear_in_its_tangent_is_reported():
     from course_lib.rules.primitive import bind
     with pytest.raises(TypeError, match="not linear"):
         grad(lambda x: np.sum(bind(square, x)))(np.ones(2))
+
+
+# ---- the extension API: a rule of your own, for both modes ------------------------------------
+
+def test_custom_jvp_straight_through_rounding_in_both_modes_and_second_order():
+    from course_lib import custom_jvp, derivative
+
+    @custom_jvp
+    def round_ste(x):
+        return np.round(x)
+
+    @round_ste.defjvp
+    def _(primals, tangents):
+        return round_ste(*primals), tangents[0]  # the derivative of rounding taken to be 1
+
+    def f(x):
+        return np.sum(round_ste(x) * x)
+    x = np.array([0.3, 1.7, -2.4])
+    np.testing.assert_array_equal(grad(f)(x), np.round(x) + x)  # d/dx [r(x) x] = x + r(x)
+    np.testing.assert_array_equal(jvp(f, x, np.ones(3))[1], np.sum(np.round(x) + x))
+    np.testing.assert_array_equal(hessian(f)(x), 2 * np.eye(3))  # the rule applies at each order
+    assert derivative(lambda t: derivative(lambda s: round_ste(s) * s, t), 0.4) == 2.0
+    assert float(f(x)) == float(np.sum(np.round(x) * x))
+
+
+def test_custom_jvp_stable_formula_against_autograd():
+    from course_lib import custom_jvp
+
+    @custom_jvp
+    def softplus(x):
+        return np.logaddexp(0.0, x)
+
+    @softplus.defjvp
+    def _(primals, tangents):
+        (x,), (t,) = primals, tangents
+        y = softplus(x)
+        return y, t * np.exp(x - y)  # the logistic function, exp(x - log(1 + e^x)): no overflow
+    x = np.array([-800.0, -3.0, 0.0, 2.0, 800.0])
+    want = autograd.elementwise_grad(lambda z: anp.logaddexp(0.0, z))(x)
+    np.testing.assert_allclose(grad(lambda z: np.sum(softplus(z)))(x), want, rtol=1e-15)
+    with pytest.raises(TypeError, match="no derivative rule yet"):
+        from course_lib import custom_jvp as cj
+        cj(np.sin)(1.0)
+
+
+def test_stop_gradient_makes_a_constant_in_both_modes():
+    from course_lib import derivative, stop_gradient
+    assert grad(lambda x: x * stop_gradient(x))(3.0) == 3.0
+    assert derivative(lambda x: x * stop_gradient(x), 3.0) == 3.0
+    assert derivative(lambda x: grad(lambda y: y * stop_gradient(x * y))(2.0), 3.0) == 0.0
+
+
+# ---- more of numpy: remainders, partition, norms -------------------------------------------------
+
+AUTOGRAD_HAS = {"x % 0.7", "2.5 % x", "np.mod", "norm, ord 3", "matrix norm, fro, keepdims"}
+
+
+@pytest.mark.parametrize("name, f", [
+    ("x % 0.7", lambda m, x: x % 0.7),
+    ("2.5 % x", lambda m, x: 2.5 % x),
+    ("np.mod", lambda m, x: m.mod(x, 4.0 + 0.1 * x[::-1])),
+    ("np.fmod", lambda m, x: m.fmod(x, 0.7)),
+    ("partition", lambda m, x: m.partition(x * x[::-1], 2) if m is np else m.sort(x * x[::-1])),
+    ("norm, ord 1", lambda m, x: m.linalg.norm(x, 1)),
+    ("norm, ord inf", lambda m, x: m.linalg.norm(x, m.inf)),
+    ("norm, ord 3", lambda m, x: m.linalg.norm(x, 3)),
+    ("norm of rows, ord -inf", lambda m, x: m.linalg.norm(m.reshape(x, (2, 3)), -m.inf, axis=1)),
+    ("matrix norm, ord 1", lambda m, x: m.linalg.norm(m.reshape(x, (2, 3)), 1)),
+    ("matrix norm, ord inf", lambda m, x: m.linalg.norm(m.reshape(x, (2, 3)), m.inf)),
+    ("matrix norm, fro, keepdims", lambda m, x: m.linalg.norm(m.reshape(x, (2, 3)), "fro",
+                                                              keepdims=True)),
+])
+def test_more_functions_against_numpy_differences_and_autograd(name, f):
+    x = np.array([1.3, -0.4, 2.2, -1.9, 0.6, 3.1])
+    w = np.random.default_rng(5).standard_normal(np.shape(f(np, x)))
+    if name != "partition":  # the arrangement of partition is numpy's own, so compare values
+        np.testing.assert_allclose(f(np, x), f(anp, x), rtol=1e-15)
+    scalar = lambda m: lambda z: m.sum(w * f(m, z) ** 2)  # noqa: E731
+    g = grad(scalar(np))(x)
+    h = 1e-6
+    fd = [(scalar(np)(x + h * e) - scalar(np)(x - h * e)) / (2 * h) for e in np.eye(6)]
+    np.testing.assert_allclose(g, fd, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(jvp(scalar(np), x, np.ones(6))[1], np.sum(g), rtol=1e-12)
+    if name in AUTOGRAD_HAS:
+        np.testing.assert_allclose(g, autograd.grad(scalar(anp))(x), rtol=1e-12)
+        np.testing.assert_allclose(hessian(scalar(np))(x), autograd.hessian(scalar(anp))(x),
+                                   rtol=1e-9, atol=1e-12)

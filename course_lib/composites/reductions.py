@@ -44,11 +44,42 @@ def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
 
 
 def norm(x, ord=None, axis=None, keepdims=False):
-    """np.linalg.norm, Euclidean (vectors) or Frobenius (matrices) only."""
-    if ord not in (None, 2, "fro") or (ord == 2 and axis is None and len(shape_of(x)) > 1):
-        raise NotImplementedError(f"numpy.linalg.norm with ord={ord!r} has no derivative rule "
-                                  "here; only the Euclidean/Frobenius norm (ord=None) is supported")
-    return np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims))
+    """np.linalg.norm: vector p-norms (2, 1, inf, -inf, any p > 0) and the Frobenius, 1, inf, -1
+    and -inf matrix norms, from sums, absolute values and extrema (those with singular values,
+    ord 2, -2 and 'nuc', have no rule here)."""
+    nd = len(shape_of(x))
+    if axis is None and ord is None:
+        return np.sqrt(np.sum(x * x, axis=None, keepdims=keepdims))
+    if axis is None:
+        axis = tuple(range(nd))
+    axes = (axis,) if np.ndim(axis) == 0 else tuple(axis)
+    if len(axes) == 2:
+        return _matrix_norm(x, ord, tuple(a % nd for a in axes), keepdims)
+    if ord is None or ord == 2:
+        return np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims))
+    if ord == np.inf:
+        return np.max(np.abs(x), axis=axis, keepdims=keepdims)
+    if ord == -np.inf:
+        return np.min(np.abs(x), axis=axis, keepdims=keepdims)
+    if ord == 1:
+        return np.sum(np.abs(x), axis=axis, keepdims=keepdims)
+    if isinstance(ord, (int, float)) and ord > 0:
+        return np.sum(np.abs(x) ** ord, axis=axis, keepdims=keepdims) ** (1.0 / ord)
+    raise NotImplementedError(f"numpy.linalg.norm with ord={ord!r} has no derivative rule here")
+
+
+def _matrix_norm(x, ord, axes, keepdims):
+    rows, cols = axes
+    if ord in (None, "fro"):
+        result = np.sqrt(np.sum(x * x, axis=axes, keepdims=True))
+    elif ord in (1, -1, np.inf, -np.inf):
+        summed, other = (rows, cols) if ord in (1, -1) else (cols, rows)  # columns or rows
+        sums = np.sum(np.abs(x), axis=summed, keepdims=True)
+        result = (np.max if ord > 0 else np.min)(sums, axis=other, keepdims=True)
+    else:
+        raise NotImplementedError(f"numpy.linalg.norm with ord={ord!r} needs singular values, "
+                                  "which have no derivative rule here; use ord='fro', 1 or inf")
+    return result if keepdims else np.squeeze(result, axis=axes)
 
 
 def average(a, axis=None, weights=None, returned=False, keepdims=False):

@@ -162,6 +162,13 @@ def sort(a, axis=-1, kind=None, order=None):
     return take_along_axis(a, np.argsort(plain(a), axis=axis, kind="stable"), axis)
 
 
+def partition(a, kth, axis=-1, kind="introselect", order=None):
+    """np.partition: the entries taken in the order ``argpartition`` gives (the same order)."""
+    if axis is None:
+        a, axis = np.ravel(a), -1
+    return take_along_axis(a, np.argpartition(plain(a), kth, axis=axis), axis)
+
+
 def diagonal(a, offset=0, axis1=0, axis2=1):
     """np.diagonal: the two axes moved to the end, then one fancy index along both."""
     nd = len(shape_of(a))
@@ -337,7 +344,7 @@ FUNCTIONS = {
     np.stack: stack, np.hstack: hstack, np.vstack: vstack, np.column_stack: column_stack,
     np.flip: flip, np.flipud: flipud, np.fliplr: fliplr, np.rot90: rot90,
     np.diff: diff, np.roll: roll, np.repeat: repeat, np.tile: tile,
-    np.take_along_axis: take_along_axis, np.sort: sort,
+    np.take_along_axis: take_along_axis, np.sort: sort, np.partition: partition,
     np.diagonal: diagonal, np.trace: trace, np.triu: triu, np.tril: tril, np.diag: diag,
     np.pad: pad, np.split: split, np.array_split: array_split, np.hsplit: hsplit,
     np.vsplit: vsplit, np.dsplit: dsplit,

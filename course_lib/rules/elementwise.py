@@ -75,6 +75,8 @@ def _power_dy(out, x, y):
 
 defjvp(np.power,       _power_dx,                     _power_dy)
 defjvp(np.hypot,       lambda out, x, y: x / out,     lambda out, x, y: y / out)
+defjvp(np.remainder,   lambda out, x, y: 1.0,         lambda out, x, y: -np.floor_divide(x, y))
+defjvp(np.fmod,        lambda out, x, y: 1.0,         lambda out, x, y: -np.trunc(x / y))
 
 # ---- exponentials and logarithms ----
 defjvp(np.exp,         lambda out, x: out)
@@ -126,4 +128,5 @@ PIECEWISE_CONSTANT = frozenset({
 # (a ufunc call costs about a microsecond): both modes compute primals with them, which keeps
 # scalar loops fast (benchmarks: "RK4 loop: derivative by Dual", "RK4 grad (tape)").
 OPERATORS = {np.add: operator.add, np.subtract: operator.sub, np.multiply: operator.mul,
-             np.true_divide: operator.truediv, np.power: operator.pow, np.negative: operator.neg}
+             np.true_divide: operator.truediv, np.power: operator.pow, np.negative: operator.neg,
+             np.remainder: operator.mod}
