@@ -30,6 +30,7 @@ import numbers
 
 import numpy as np
 
+from . import batching
 from .nesting import COMPLEX_REFUSED, ArrayMethods, new_tag, shape_of, top_tag
 from .rules import FUNCTIONS
 from .rules.elementwise import OPERATORS, PIECEWISE_CONSTANT, UFUNC_PARTIALS, defjvp
@@ -451,7 +452,9 @@ def derivative(f, x):
 def jacfwd(f):
     """Return a function computing the Jacobian of ``f`` by forward mode (chapter 1).
 
-    It runs one ``jvp`` per entry of the input, so its cost grows with the input's size.
+    One forward pass carries all the basis directions at once, as a stack of tangents
+    (``course_lib.batching``): the work is that of one ``jvp`` per input entry, without the
+    interpreter's cost of one pass per entry.
 
     Args:
         f: a function from an array of shape S to an array of shape T.
@@ -462,14 +465,15 @@ def jacfwd(f):
     def jac(x):
         x = _check_input(x, "x")
         shape = _shape(x)
-        n = int(np.prod(shape))
-        columns = []
-        for j in range(n):
-            e = np.zeros(n)
-            e[j] = 1.0
-            columns.append(jvp(f, x, e.reshape(shape))[1])
-        out_shape = _shape(columns[0])
-        return np.reshape(np.stack(columns, axis=-1), out_shape + shape)
+        n = int(np.prod(shape, dtype=int))
+        tag = new_tag()
+        basis = batching.stack_of(np.reshape(np.eye(n), (n,) + shape))  # tagged after the dual
+        _, tangent = _split(f(_make(x, basis, tag)), tag, getattr(f, "__name__", "f"))
+        out_shape = _shape(tangent)
+        stacked = batching.unstack(tangent, basis._tag)
+        if stacked is None:  # the output does not depend on x
+            return np.zeros(out_shape + shape)
+        return np.reshape(np.moveaxis(stacked, 0, -1), out_shape + shape)
     jac.__name__ = f"jacfwd({getattr(f, '__name__', 'f')})"
     jac.__doc__ = f"Jacobian of {getattr(f, '__name__', 'f')} by forward mode."
     return jac

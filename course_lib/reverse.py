@@ -8,6 +8,7 @@ float number: an int or bool output is piecewise constant, a complex one is outs
 """
 import numpy as np
 
+from . import batching
 from .dual import jvp_many
 from .nesting import COMPLEX_REFUSED, is_plain, new_tag, plain, shape_of, tag_of
 from .tape import Tape, Traced, backward
@@ -234,30 +235,29 @@ def jacrev(f, argnums=0):
         for i, yi in enumerate(y_leaves):
             yshape = shape_of(yi)
             m = int(np.prod(yshape, dtype=int))
-            rows = [[[] for _ in leaves] for leaves, _ in x_trees]
-            for k in range(m):
-                u = [np.zeros(shape_of(o)) for o in y_leaves]  # one-hot at entry k of leaf i
-                u[i].flat[k] = 1.0
-                cts = pullback(y_unflatten(u))
-                for a, ct in enumerate((cts,) if len(primals) == 1 else cts):
-                    for j, c in enumerate(_flatten(ct)[0]):
-                        rows[a][j].append(c)
-            per_arg = [unflatten([_stack_rows(r, yshape, shape_of(x)) for r, x in zip(rs, leaves)])
-                       for rs, (leaves, unflatten) in zip(rows, x_trees)]
+            # all the rows in one backward pass: a stack of the one-hot cotangents of leaf i
+            basis = batching.stack_of(np.reshape(np.eye(m), (m,) + yshape))
+            u = [basis if j == i else np.zeros(shape_of(o)) for j, o in enumerate(y_leaves)]
+            cts = pullback(y_unflatten(u))
+            per_arg = []
+            for ct, (leaves, unflatten) in zip((cts,) if len(primals) == 1 else cts, x_trees):
+                per_arg.append(unflatten([_rows(c, basis._tag, yshape, x)
+                                          for c, x in zip(_flatten(ct)[0], leaves)]))
             blocks.append(per_arg[0] if single else tuple(per_arg))
         return y_unflatten(blocks)
     jac_f.__name__ = f"jacrev({getattr(f, '__name__', 'f')})"
     return jac_f
 
 
-def _stack_rows(rows, yshape, xshape):
-    """The Jacobian block of shape ``yshape + xshape`` from its rows (one per output entry)."""
-    if not rows:
-        return np.zeros(yshape + xshape)
-    if all(is_plain(r) for r in rows):
-        return np.reshape(np.stack([np.asarray(r) for r in rows]), yshape + xshape)
-    # nested derivatives: the rows are Duals or traced values, stacked by their own rules
-    return np.reshape(np.stack([r + np.zeros(xshape) for r in rows]), yshape + xshape)
+def _rows(ct, tag, yshape, x):
+    """The Jacobian block of shape ``yshape + x.shape`` from a stack of rows (zeros if none), in
+    x's float type."""
+    stacked = batching.unstack(ct, tag)
+    if stacked is None:  # this input does not reach the output
+        return np.zeros(yshape + shape_of(x), dtype=_float_dtype(x))
+    if is_plain(stacked):
+        stacked = np.asarray(stacked, dtype=_float_dtype(x))
+    return np.reshape(stacked, yshape + shape_of(x))
 
 
 def hvp(f, x, v):

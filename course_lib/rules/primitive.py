@@ -69,15 +69,17 @@ class Primitive:
         """The output tangent, from one tangent per argument (``None`` for a constant one)."""
         if self.jvp is not None:
             return self.jvp(tangents, out, *args, **params)
+        # a linear primitive is its own derivative: ``bind`` runs it on the tangents (which may
+        # be values of another computation, or a stack of tangents)
         if self.multilinear:  # the product rule
             total = None
             for k, t in enumerate(tangents):
                 if t is not None:
-                    term = self.impl(*args[:k], t, *args[k + 1:], **params)
+                    term = bind(self, *args[:k], t, *args[k + 1:], **params)
                     total = term if total is None else total + term
             return total
-        return self.impl(*[np.zeros(shape_of(a)) if t is None else t
-                           for a, t in zip(args, tangents)], **params)
+        return bind(self, *[np.zeros(shape_of(a)) if t is None else t
+                            for a, t in zip(args, tangents)], **params)
 
 
 def bind(prim, *args, **params):
