@@ -17,14 +17,14 @@ traced values of outer computations.
 """
 import numpy as np
 
-from .nesting import ArrayMethods, flat_args, new_tag, shape_of, top_tag
+from .nesting import ArrayMethods, UfuncOperators, flat_args, new_tag, shape_of, top_tag
 from .rules import FUNCTIONS, linalg, products, structural
 from .rules.primitive import bind
 
 __all__ = ["Batched", "stack_of", "unstack"]
 
 
-class Batched(ArrayMethods):
+class Batched(ArrayMethods, UfuncOperators):
     """A stack of values of one shape, operated on together; ``shape`` is one value's shape.
 
     Args:
@@ -41,14 +41,6 @@ class Batched(ArrayMethods):
     @property
     def shape(self):
         return shape_of(self.value)[1:]
-
-    @property
-    def ndim(self):
-        return len(self.shape)
-
-    @property
-    def size(self):
-        return int(np.prod(self.shape, dtype=int))
 
     @property
     def dtype(self):
@@ -82,39 +74,6 @@ class Batched(ArrayMethods):
             if out is not None:
                 return out
         return _one_at_a_time(self._tag, prim, args, params)
-
-    def __add__(self, other):
-        return np.add(self, other)
-
-    def __radd__(self, other):
-        return np.add(other, self)
-
-    def __sub__(self, other):
-        return np.subtract(self, other)
-
-    def __rsub__(self, other):
-        return np.subtract(other, self)
-
-    def __mul__(self, other):
-        return np.multiply(self, other)
-
-    def __rmul__(self, other):
-        return np.multiply(other, self)
-
-    def __truediv__(self, other):
-        return np.true_divide(self, other)
-
-    def __rtruediv__(self, other):
-        return np.true_divide(other, self)
-
-    def __neg__(self):
-        return np.negative(self)
-
-    def __matmul__(self, other):
-        return bind(products.MATMUL, self, other)
-
-    def __rmatmul__(self, other):
-        return bind(products.MATMUL, other, self)
 
     def __getitem__(self, index):
         return structural.getitem(self, index)

@@ -104,14 +104,6 @@ class Dual(ArrayMethods):
     def shape(self):
         return _shape(self.primal)
 
-    @property
-    def ndim(self):
-        return len(self.shape)
-
-    @property
-    def size(self):
-        return int(np.prod(self.shape))
-
     def __len__(self):
         if not self.shape:
             raise TypeError("len() of a scalar Dual")

@@ -10,7 +10,7 @@ import operator
 
 import numpy as np
 
-from .nesting import ArrayMethods, flat_args, plain, shape_of, top_tag
+from .nesting import ArrayMethods, UfuncOperators, flat_args, plain, shape_of, top_tag
 from .rules import FUNCTIONS
 from .rules.primitive import Abstract
 from .rules.products import matmul
@@ -72,7 +72,7 @@ def dtype_of(x):
     return getattr(x, "dtype", np.dtype(float))
 
 
-class Lin(ArrayMethods):
+class Lin(ArrayMethods, UfuncOperators):
     """A tangent inside a JVP rule under reverse mode: a shape, no numbers, and a tape position.
 
     Linear operations on it (sums, products with values, reshapes, solves, ...) are recorded on
@@ -84,14 +84,6 @@ class Lin(ArrayMethods):
     def __init__(self, tape, index, shape, dtype=np.dtype(float)):
         self._tape, self._index, self._tag = tape, index, tape.tag
         self.shape, self.dtype = shape, dtype
-
-    @property
-    def ndim(self):
-        return len(self.shape)
-
-    @property
-    def size(self):
-        return int(np.prod(self.shape, dtype=int))
 
     def __repr__(self):
         return f"Lin(shape={self.shape}, index={self._index})"
@@ -116,36 +108,6 @@ class Lin(ArrayMethods):
             raise NotImplementedError(f"a derivative rule called {func.__name__} on a tangent, "
                                       "which has no rule")
         return handler(*args, **kwargs)
-
-    def __add__(self, other):
-        return _linear_ufunc(np.add, (self, other), self)
-
-    def __radd__(self, other):
-        return _linear_ufunc(np.add, (other, self), self)
-
-    def __sub__(self, other):
-        return _linear_ufunc(np.subtract, (self, other), self)
-
-    def __rsub__(self, other):
-        return _linear_ufunc(np.subtract, (other, self), self)
-
-    def __mul__(self, other):
-        return _linear_ufunc(np.multiply, (self, other), self)
-
-    def __rmul__(self, other):
-        return _linear_ufunc(np.multiply, (other, self), self)
-
-    def __truediv__(self, other):
-        return _linear_ufunc(np.true_divide, (self, other), self)
-
-    def __matmul__(self, other):
-        return matmul(self, other)
-
-    def __rmatmul__(self, other):
-        return matmul(other, self)
-
-    def __neg__(self):
-        return _linear_ufunc(np.negative, (self,), self)
 
     def __getitem__(self, index):
         return getitem(self, index)

@@ -21,6 +21,45 @@ COMPLEX_REFUSED = ("complex numbers are outside this course's differentiation (i
                    "imaginary parts, two real arrays, and differentiate with respect to those")
 
 
+class UfuncOperators:
+    """Python's arithmetic operators as numpy's ufuncs, which the value's ``__array_ufunc__``
+    handles (for the kinds of value whose operators need no fast path of their own)."""
+    __slots__ = ()
+
+    def __add__(self, other):
+        return np.add(self, other)
+
+    def __radd__(self, other):
+        return np.add(other, self)
+
+    def __sub__(self, other):
+        return np.subtract(self, other)
+
+    def __rsub__(self, other):
+        return np.subtract(other, self)
+
+    def __mul__(self, other):
+        return np.multiply(self, other)
+
+    def __rmul__(self, other):
+        return np.multiply(other, self)
+
+    def __truediv__(self, other):
+        return np.true_divide(self, other)
+
+    def __rtruediv__(self, other):
+        return np.true_divide(other, self)
+
+    def __neg__(self):
+        return np.negative(self)
+
+    def __matmul__(self, other):
+        return np.matmul(self, other)
+
+    def __rmatmul__(self, other):
+        return np.matmul(other, self)
+
+
 def new_tag():
     """Return a tag larger than every tag handed out before."""
     return next(_counter)
@@ -72,10 +111,19 @@ def top_tag(values):
 
 
 class ArrayMethods:
-    """numpy's array methods for a tagged value (``x.sum()``, ``x.T``, ...), written once for Dual
-    and the tape's traced value: each forwards to the numpy function, which the value's own
-    ``__array_function__`` then handles, so a method and its function can never disagree."""
+    """numpy's array methods for a tagged value (``x.sum()``, ``x.T``, ``x.ndim``, ...), written
+    once for Dual, the tape's traced value, a tangent under reverse mode and a batch: each forwards
+    to the numpy function, which the value's own ``__array_function__`` then handles, so a method
+    and its function can never disagree."""
     __slots__ = ()  # adds no per-value storage to the classes that use it
+
+    @property
+    def ndim(self):
+        return len(self.shape)
+
+    @property
+    def size(self):
+        return int(np.prod(self.shape, dtype=int))
 
     @property
     def T(self):

@@ -245,14 +245,6 @@ class Traced(ArrayMethods):
         return shape_of(self.value)
 
     @property
-    def ndim(self):
-        return len(shape_of(self.value))
-
-    @property
-    def size(self):
-        return int(np.prod(shape_of(self.value), dtype=int))
-
-    @property
     def dtype(self):
         return getattr(self.value, "dtype", np.dtype(float))
 
