@@ -18,7 +18,7 @@ traced values of outer computations.
 import numpy as np
 
 from .nesting import ArrayMethods, UfuncOperators, flat_args, new_tag, shape_of, top_tag
-from .rules import FUNCTIONS, linalg, products, structural
+from .rules import handler_for, linalg, products, structural
 from .rules.primitive import bind
 
 __all__ = ["Batched", "stack_of", "unstack"]
@@ -62,10 +62,7 @@ class Batched(ArrayMethods, UfuncOperators):
     def __array_function__(self, func, types, args, kwargs):
         if top_tag(flat_args(args) + list(kwargs.values())) != self._tag:
             return NotImplemented
-        handler = FUNCTIONS.get(func)
-        if handler is None:
-            raise NotImplementedError(f"{func.__module__}.{func.__name__} has no derivative rule")
-        return handler(*args, **kwargs)
+        return handler_for(func)(*args, **kwargs)
 
     def _apply(self, prim, args, params):
         rule = _RULES.get(prim)

@@ -32,7 +32,7 @@ import numpy as np
 
 from . import batching
 from .nesting import COMPLEX_REFUSED, ArrayMethods, new_tag, shape_of, top_tag
-from .rules import FUNCTIONS
+from .rules import handler_for, no_rule
 from .rules.elementwise import OPERATORS, PIECEWISE_CONSTANT, UFUNC_PARTIALS, defjvp
 from .rules.products import matmul
 from .rules.structural import getitem
@@ -213,12 +213,7 @@ class Dual(ArrayMethods):
         if top_tag(_flatten(args)) != self._tag or kwargs and top_tag(
                 _flatten(tuple(kwargs.values()))) > self._tag:
             return NotImplemented
-        handler = FUNCTIONS.get(func)
-        if handler is None:
-            raise NotImplementedError(
-                f"{func.__module__}.{func.__name__} has no derivative rule; write the computation "
-                "with functions that have one (course_lib.rules lists them)")
-        return handler(*args, **kwargs)
+        return handler_for(func)(*args, **kwargs)
 
 
 _make = Dual  # with a tag: no checks, the rules guarantee matching parts
@@ -351,9 +346,7 @@ def _without_partials(ufunc, inputs, tag):
         return matmul(*inputs)
     if ufunc in PIECEWISE_CONSTANT:
         return ufunc(*[_primal(x, tag) for x in inputs])
-    raise NotImplementedError(
-        f"numpy.{ufunc.__name__} has no derivative rule; write the computation with functions "
-        "that have one, or register its partial derivatives with defjvp (chapter 1)")
+    raise no_rule(f"numpy.{ufunc.__name__}")
 
 
 

@@ -11,7 +11,7 @@ import operator
 import numpy as np
 
 from .nesting import ArrayMethods, UfuncOperators, flat_args, plain, shape_of, top_tag
-from .rules import FUNCTIONS
+from .rules import handler_for
 from .rules.primitive import Abstract
 from .rules.products import matmul
 from .rules.structural import getitem, unbroadcast
@@ -103,11 +103,7 @@ class Lin(ArrayMethods, UfuncOperators):
     def __array_function__(self, func, types, args, kwargs):
         if top_tag(flat_args(args) + list(kwargs.values())) != self._tag:
             return NotImplemented
-        handler = FUNCTIONS.get(func)
-        if handler is None:
-            raise NotImplementedError(f"a derivative rule called {func.__name__} on a tangent, "
-                                      "which has no rule")
-        return handler(*args, **kwargs)
+        return handler_for(func)(*args, **kwargs)
 
     def __getitem__(self, index):
         return getitem(self, index)

@@ -24,7 +24,7 @@ The transformations built on the tape (``grad``, ``vjp``, ``hessian``, ...) are 
 import numpy as np
 
 from .nesting import ArrayMethods, flat_args, plain, shape_of, top_tag
-from .rules import FUNCTIONS
+from .rules import handler_for, no_rule
 from .rules.elementwise import OPERATORS, PIECEWISE_CONSTANT, UFUNC_PARTIALS
 from .linearize import Lin, dtype_of, identity, record_linear, scaling
 from .rules.products import matmul
@@ -108,11 +108,7 @@ class Traced(ArrayMethods):
         tag = top_tag(flat_args(args) + list(kwargs.values()))
         if tag != self._tag:
             return NotImplemented
-        handler = FUNCTIONS.get(func)
-        if handler is None:
-            raise NotImplementedError(_no_rule_message(f"{func.__module__}.{func.__name__}",
-                                                       flat_args(args), tag))
-        return handler(*args, **kwargs)
+        return handler_for(func)(*args, **kwargs)
 
     def _apply(self, prim, args, params):
         """Run a primitive on traced values of this tape and record its linearization.
@@ -269,12 +265,6 @@ def _strip(x, tag):
 
 
 
-def _no_rule_message(name, args, tag):
-    which = [i for i, a in enumerate(args) if isinstance(a, Traced) and a._tag == tag]
-    return (f"reverse mode has no rule for {name} (traced argument {which[0] if which else '?'}); "
-            f"rewrite the code with supported numpy operations or add a rule to course_lib/tape.py")
-
-
 
 
 # ---- recording an operation -----------------------------------------------------------------
@@ -330,7 +320,7 @@ def _without_partials(ufunc, tag, inputs):
     """Piecewise-constant ufuncs give a plain result (nothing is recorded); others have no rule."""
     if ufunc in PIECEWISE_CONSTANT:
         return ufunc(*[_strip(a, tag) for a in inputs])
-    raise NotImplementedError(_no_rule_message(f"numpy.{ufunc.__name__}", inputs, tag))
+    raise no_rule(f"numpy.{ufunc.__name__}")
 
 
 _NUMBERS = frozenset({float, int, np.float64})  # classes of plain scalars

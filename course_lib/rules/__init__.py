@@ -22,7 +22,23 @@ from ..nesting import plain
 from . import extrema, linalg, products, structural
 from .primitive import shape_of
 
-__all__ = ["FUNCTIONS"]
+__all__ = ["FUNCTIONS", "handler_for", "no_rule"]
+
+
+def handler_for(func):
+    """The code every mode runs for the numpy function ``func``, or the error saying it has none."""
+    handler = FUNCTIONS.get(func)
+    if handler is None:
+        raise no_rule(f"{func.__module__}.{func.__name__}")
+    return handler
+
+
+def no_rule(name):
+    """The error for a numpy function or ufunc without a derivative rule, the same in every mode."""
+    return NotImplementedError(
+        f"{name} has no derivative rule; write the computation with numpy functions that have one "
+        "(course_lib.rules lists them), or give it one: defjvp for a ufunc, custom_jvp for a "
+        "function (chapter 1)")
 
 
 def _on_values(func):
