@@ -127,7 +127,10 @@ def chapter1():
 
 def test_a_wrong_answer_gets_its_assertion_message_in_one_line(chapter1):
     import numpy as np
-    lines = chapter1.lines("q1", {"np": np, "h_forward": 1e-3, "h_central": 1e-5})
+
+    def best_steps(dtype=np.float64):
+        return 1e-3, 1e-5
+    lines = chapter1.lines("q1", {"np": np, "best_steps": best_steps})
     assert len(lines) == len(chapter1.questions["q1"]["tests"])
     assert lines[0].startswith("q1 test 1/"), lines
     assert "failed: typical forward-difference error" in lines[0]

@@ -1,0 +1,195 @@
+"""The exercises need the skill they teach: each known shortcut answer fails its question's tests.
+
+For each shortcut (an answer that avoids the skill: a constant read off a plot, a finite
+difference where an exact derivative is asked for, the library function the learner is asked to
+build, a formula copied from a hint...), the master's set-up cells run, then the shortcut in place
+of the solution, then the question's tests, public and hidden, in one namespace as a grader runs
+them. At least one test must fail, and the test names which. As a control, the master's own
+solution passes every test of its question in the same harness.
+"""
+import pathlib
+import warnings
+
+import nbformat
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+MASTERS = {p.stem.split("_")[0]: p for p in sorted((ROOT / "masters").glob("*_exercises.ipynb"))}
+
+
+def read_questions(master):
+    """Split a master by its raw markers: set-up code, and per question its solution and tests.
+
+    Returns (set-up sources, {question: {"solution": [sources], "tests": [(hidden?, source)]}}).
+    """
+    nb = nbformat.read(master, as_version=4)
+    setup, questions, question, region = [], {}, None, None
+    for cell in nb.cells:
+        text = cell.source.strip()
+        if cell.cell_type == "raw":
+            if text.startswith("# BEGIN QUESTION"):
+                question = text.split("name:")[1].split()[0]
+                questions[question] = {"solution": [], "tests": []}
+            elif text == "# END QUESTION":
+                question = None
+            elif text in ("# BEGIN SOLUTION", "# BEGIN TESTS"):
+                region = text.split()[-1]
+            elif text in ("# END SOLUTION", "# END TESTS"):
+                region = None
+            continue
+        if cell.cell_type != "code":
+            continue
+        if question is None:
+            setup.append(cell.source)
+        elif region == "SOLUTION":
+            questions[question]["solution"].append(cell.source)
+        elif region == "TESTS":
+            questions[question]["tests"].append((text.startswith("# HIDDEN"), cell.source))
+    return setup, questions
+
+
+def run_question(chapter, question, answer):
+    """Run a master's set-up, then `answer`, then the question's tests; return each test's fate.
+
+    Returns a list of (label, None if it passed else the exception's type and message).
+    """
+    setup, questions = read_questions(MASTERS[chapter])
+    namespace = {"__name__": "__main__"}
+    fates = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")  # as in a notebook: warnings are shown, not raised
+        for source in setup:
+            exec(compile(source, "<set-up>", "exec"), namespace)
+        exec(compile(answer, "<answer>", "exec"), namespace)
+        for i, (hidden, source) in enumerate(questions[question]["tests"], 1):
+            label = f"{'hidden' if hidden else 'public'} test {i}"
+            try:
+                exec(compile(source, f"<{label}>", "exec"), namespace)
+            except Exception as exc:  # any failure of the answer counts as refused
+                fates.append((label, f"{type(exc).__name__}: {exc}"))
+            else:
+                fates.append((label, None))
+    return fates
+
+
+# (chapter, question, what the shortcut does, its code): the shortcuts issue 15 lists, and the
+# obvious ways around each reworked question.
+SHORTCUTS = [
+    ("01", "q1", "steps read off a double-precision plot", """
+def best_steps(dtype=np.float64):
+    return 1.5e-8, 6e-6
+"""),
+    ("01", "q3", "a finite difference instead of an exact derivative", """
+def balance(rate, years=30):
+    b = 1000.0
+    for _ in range(years):
+        b = b * (1 + rate) - 20.0
+    return b
+
+
+def sensitivity(rate, years=30):
+    return central_difference(lambda r: balance(r, years), rate)
+"""),
+    ("01", "q3", "a typed constant (the old question's answer)", """
+def balance(rate, years=30):
+    b = 1000.0
+    for _ in range(years):
+        b = b * (1 + rate) - 20.0
+    return b
+
+
+def sensitivity(rate, years=30):
+    return 100665.97971807391
+"""),
+    ("01", "q3", "autograd instead of course_lib", """
+def balance(rate, years=30):
+    b = 1000.0
+    for _ in range(years):
+        b = b * (1 + rate) - 20.0
+    return b
+
+
+def sensitivity(rate, years=30):
+    return autograd.grad(balance)(rate, years)
+"""),
+    ("01", "q4", "jacfwd, which the question asks to build", """
+from course_lib import jacfwd
+
+
+def jacobian(f, x):
+    return jacfwd(f)(np.asarray(x, dtype=float))
+
+
+def example(x):
+    return np.stack([x[0] * x[1], np.sin(x[2]) + x[0], np.exp(x[1] - x[2])])
+"""),
+    ("01", "q4", "jacfwd through the module", """
+import course_lib
+
+
+def jacobian(f, x):
+    return course_lib.dual.jacfwd(f)(np.asarray(x, dtype=float))
+
+
+def example(x):
+    return np.stack([x[0] * x[1], np.sin(x[2]) + x[0], np.exp(x[1] - x[2])])
+"""),
+    ("01", "q4", "jacrev instead of jvp", """
+from course_lib import jacrev
+
+
+def jacobian(f, x):
+    return jacrev(f)(np.asarray(x, dtype=float))
+
+
+def example(x):
+    return np.stack([x[0] * x[1], np.sin(x[2]) + x[0], np.exp(x[1] - x[2])])
+"""),
+    ("01", "q5", "the old answer: a typed constant beside a textbook second derivative", """
+def second_derivative(f, x):
+    return derivative(lambda z: derivative(f, z), x)
+
+
+def mixed_partial(f, x, y):
+    return 6.0
+"""),
+    ("01", "q5", "finite differences of finite differences", """
+def second_derivative(f, x, h=1e-4):
+    return (f(x + h) - 2 * f(x) + f(x - h)) / h**2
+
+
+def mixed_partial(f, x, y, h=1e-4):
+    return (f(x + h, y + h) - f(x + h, y - h) - f(x - h, y + h) + f(x - h, y - h)) / (4 * h * h)
+"""),
+    ("01", "q5", "the library's Hessian", """
+from course_lib import hessian
+
+
+def second_derivative(f, x):
+    return hessian(lambda v: f(v[0]))(np.array([float(x)]))[0, 0]
+
+
+def mixed_partial(f, x, y):
+    return hessian(lambda v: f(v[0], v[1]))(np.array([float(x), float(y)]))[0, 1]
+"""),
+]
+
+
+@pytest.mark.parametrize("chapter, question, what, code", SHORTCUTS,
+                         ids=[f"{c}-{q}-{w}" for c, q, w, _ in SHORTCUTS])
+def test_shortcut_is_refused(chapter, question, what, code):
+    fates = run_question(chapter, question, code)
+    refused = [f"{label}: {why}" for label, why in fates if why]
+    assert refused, f"chapter {chapter} {question}: '{what}' passes every test"
+    print(f"chapter {chapter} {question}, {what}: refused by {refused}")
+
+
+QUESTIONS = sorted({(chapter, question) for chapter, question, _, _ in SHORTCUTS})
+
+
+@pytest.mark.parametrize("chapter, question", QUESTIONS, ids=[f"{c}-{q}" for c, q in QUESTIONS])
+def test_the_masters_solution_passes_in_the_same_harness(chapter, question):
+    _, questions = read_questions(MASTERS[chapter])
+    fates = run_question(chapter, question, "\n\n".join(questions[question]["solution"]))
+    assert len(fates) >= 2 and all(why is None for _, why in fates), fates
+
