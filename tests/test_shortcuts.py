@@ -172,6 +172,115 @@ def second_derivative(f, x):
 def mixed_partial(f, x, y):
     return hessian(lambda v: f(v[0], v[1]))(np.array([float(x), float(y)]))[0, 1]
 """),
+    ("02", "q1", "course_lib.grad instead of the two sweeps", """
+def program(x, w, n):
+    v = x
+    for _ in range(n):
+        v = v + np.sin(w * v)
+    return v
+
+
+def adjoints(x, w, n):
+    vs = [x]
+    for _ in range(n):
+        vs.append(program(vs[-1], w, 1))
+    v_bars = [grad(lambda v: program(v, w, n - k))(vs[k]) if k < n else 1.0 for k in range(n + 1)]
+    return vs[n], v_bars[0], grad(program, 1)(x, w, n), v_bars
+"""),
+    ("02", "q1", "the closed form of one step, the old question's shortcut", """
+def program(x, w, n):
+    v = x
+    for _ in range(n):
+        v = v + np.sin(w * v)
+    return v
+
+
+def adjoints(x, w, n):
+    c = np.cos(w * x)
+    return program(x, w, n), 1 + w * c, x * c, [1 + w * c] * n + [1.0]
+"""),
+    ("02", "q1", "forward-mode tangents by hand in place of adjoints", """
+def program(x, w, n):
+    v = x
+    for _ in range(n):
+        v = v + np.sin(w * v)
+    return v
+
+
+def adjoints(x, w, n):
+    v, dv_dx, dv_dw = x, 1.0, 0.0
+    tangents = [1.0]
+    for _ in range(n):
+        c = np.cos(w * v)
+        dv_dx, dv_dw = dv_dx * (1 + w * c), dv_dw * (1 + w * c) + v * c
+        v = v + np.sin(w * v)
+        tangents.append(dv_dx)
+    return v, dv_dx, dv_dw, tangents
+"""),
+    ("02", "q3", "plain grad of the unrolled loop", """
+def checkpointed_grad(step, loss, x0, n_steps, every):
+    def unrolled(x):
+        for _ in range(n_steps):
+            x = step(x)
+        return loss(x)
+    return grad(unrolled)(x0)
+"""),
+    ("02", "q3", "one vjp over the whole loop (no checkpoints)", """
+def checkpointed_grad(step, loss, x0, n_steps, every):
+    def unrolled(x):
+        for _ in range(n_steps):
+            x = step(x)
+        return loss(x)
+    _, pullback = vjp(unrolled, x0)
+    return pullback(1.0)
+"""),
+    ("02", "q3", "the chapter's version, which needs every to divide n_steps", """
+def checkpointed_grad(step, loss, x0, n_steps, every):
+    def run(x, k):
+        for _ in range(k):
+            x = step(x)
+        return x
+    checkpoints, x = [x0], x0
+    for i in range(n_steps):
+        x = step(x)
+        if (i + 1) % every == 0:
+            checkpoints.append(x)
+    _, pullback = vjp(loss, x)
+    g = pullback(1.0)
+    for start in reversed(checkpoints[:-1]):
+        _, pullback = vjp(lambda s: run(s, every), start)
+        g = pullback(g)
+    return g
+"""),
+    ("02", "q3", "forward mode, one jvp per input", """
+def checkpointed_grad(step, loss, x0, n_steps, every):
+    def unrolled(x):
+        for _ in range(n_steps):
+            x = step(x)
+        return loss(x)
+    return np.array([jvp(unrolled, x0, e)[1] for e in np.eye(len(x0))])
+"""),
+    ("02", "q4", "the library's hvp", """
+import course_lib
+
+
+def hvp_rr(f, x, v):
+    return course_lib.hvp(f, x, v)
+"""),
+    ("02", "q4", "the library's reverse-over-reverse hvp", """
+from course_lib.tape import hvp_reverse
+
+
+def hvp_rr(f, x, v):
+    return hvp_reverse(f, x, v)
+"""),
+    ("02", "q4", "the dense Hessian times v", """
+from course_lib import hessian
+
+
+def hvp_rr(f, x, v):
+    return hessian(f)(x) @ v
+"""),
 ]
 
 
