@@ -281,6 +281,43 @@ from course_lib import hessian
 def hvp_rr(f, x, v):
     return hessian(f)(x) @ v
 """),
+    ("04", "q2", "the most frequent words (the start of the vocabulary)", """
+def nearest_words(emb, word, k=5):
+    return [w for w in emb.words if w != word][:k]
+"""),
+    ("04", "q2", "dot products instead of cosines", """
+def nearest_words(emb, word, k=5):
+    scores = emb.vectors @ emb.vectors[emb.id(word)]
+    scores[emb.id(word)] = -np.inf
+    return [emb.words[i] for i in np.argsort(-scores)[:k]]
+"""),
+    ("04", "q2", "the library's own neighbour search", """
+def nearest_words(emb, word, k=5):
+    return [w for w, _ in emb.most_similar(word, k)]
+"""),
+    ("04", "q4", "the tape's gradient instead of a derivation", """
+def score(E, ids, w):
+    return np.tanh(np.mean(E[ids], axis=0) @ w)
+
+
+def score_grad(E, ids, w):
+    return grad(score)(E, ids, w)
+"""),
+    ("04", "q4", "the formula with repeated words counted once", """
+def score(E, ids, w):
+    return np.tanh(np.mean(E[ids], axis=0) @ w)
+
+
+def score_grad(E, ids, w):
+    s = score(E, ids, w)
+    G = np.zeros_like(E)
+    G[ids] += (1 - s**2) * w / len(ids)
+    return G
+"""),
+    ("04", "q5", "the estimate without the replaced word's term", """
+def swap_estimates(G, E_sent, E_cand):
+    return G @ E_cand.T
+"""),
 ]
 
 
