@@ -318,6 +318,16 @@ def score_grad(E, ids, w):
 def swap_estimates(G, E_sent, E_cand):
     return G @ E_cand.T
 """),
+    ("05", "q4", "the explicit d x d matrix the old public test built (O(d^2) memory)", """
+def two_loop(g, s_list, y_list):
+    d = len(g)
+    H = (s_list[-1] @ y_list[-1]) / (y_list[-1] @ y_list[-1]) * np.eye(d)
+    for s, y in zip(s_list, y_list):
+        rho = 1.0 / (y @ s)
+        H = (np.eye(d) - rho * np.outer(s, y)) @ H @ (np.eye(d) - rho * np.outer(y, s)) \\
+            + rho * np.outer(s, s)
+    return -H @ g
+"""),
 ]
 
 
@@ -339,3 +349,61 @@ def test_the_masters_solution_passes_in_the_same_harness(chapter, question):
     fates = run_question(chapter, question, "\n\n".join(questions[question]["solution"]))
     assert len(fates) >= 2 and all(why is None for _, why in fates), fates
 
+
+# ---- public tests do not give solutions away ----
+
+def _tokens(code):
+    """Python tokens of some code, without comments, line breaks or indentation."""
+    import io
+    import tokenize
+    skip = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT,
+            tokenize.ENDMARKER}
+    return [t.string for t in tokenize.generate_tokens(io.StringIO(code).readline)
+            if t.type not in skip]
+
+
+def shared_run(solution, test, least=20):
+    """The longest run of at least `least` tokens (about a line) a solution and a test share, or ""."""
+    import difflib
+    a, b = _tokens(solution), _tokens(test)
+    match = difflib.SequenceMatcher(None, a, b, autojunk=False).find_longest_match()
+    return " ".join(a[match.a:match.a + match.size]) if match.size >= least else ""
+
+
+def solution_lines(sources):
+    """The code of a question's solution lines (between BEGIN/END SOLUTION or marked # SOLUTION)."""
+    found = []
+    for source in sources:
+        inside = False
+        for line in source.splitlines():
+            if line.strip() in ("# BEGIN SOLUTION", "# END SOLUTION"):
+                inside = line.strip() == "# BEGIN SOLUTION"
+            elif inside or line.rstrip().endswith("# SOLUTION"):
+                found.append(line.split("# SOLUTION")[0].strip())
+    return "\n".join(found)
+
+
+@pytest.mark.parametrize("chapter", sorted(MASTERS))
+def test_no_public_test_contains_a_solution(chapter):
+    _, questions = read_questions(MASTERS[chapter])
+    leaks = []
+    for answered, spec in questions.items():
+        solution = solution_lines(spec["solution"])
+        for tested, other in questions.items():
+            for hidden, test in other["tests"]:
+                run = "" if hidden else shared_run(solution, test)
+                if run:
+                    leaks.append(f"{tested}'s public test shows {answered}'s answer: {run}")
+    assert not leaks, leaks
+
+
+def test_the_leak_check_finds_the_old_bfgs_leak():
+    """Chapter 5's question 4 once checked its answer with the BFGS update, question 2's answer."""
+    solution = ("rho = 1.0 / (y @ s)\nI = np.eye(len(s))\n"
+                "return (I - rho * np.outer(s, y)) @ H @ (I - rho * np.outer(y, s)) "
+                "+ rho * np.outer(s, s)")
+    old_test = ("for s, y in zip(s_list, y_list):\n    rho = 1.0 / (y @ s)\n"
+                "    H = (np.eye(d) - rho * np.outer(s, y)) @ H @ (np.eye(d) - rho * "
+                "np.outer(y, s)) \\\n        + rho * np.outer(s, s)\n")
+    assert "np . outer ( y , s ) )" in shared_run(solution, old_test)
+    assert not shared_run(solution, "assert np.allclose(H_new @ y, s), 'the secant condition'")
