@@ -281,6 +281,46 @@ from course_lib import hessian
 def hvp_rr(f, x, v):
     return hessian(f)(x) @ v
 """),
+    ("02", "q5", "the given rule handed back unchanged", """
+def softmax(z):
+    e = np.exp(z - np.max(z))
+    return e / np.sum(e)
+
+
+def softmax_vjp(g, z):
+    s = softmax(z)
+    return s * g - s * np.sum(g)
+"""),
+    ("02", "q5", "the tape's vjp instead of a fixed rule", """
+def softmax(z):
+    e = np.exp(z - np.max(z))
+    return e / np.sum(e)
+
+
+def softmax_vjp(g, z):
+    return vjp(softmax, z)[1](g)
+"""),
+    ("03", "q5", "the library's aim, free in angle and speed", """
+from course_lib import aim
+
+
+def cheapest_shot(target):
+    shot = aim(target, drag=0.1, n_steps=40)
+    return shot.angle, shot.speed
+"""),
+    ("03", "q5", "a shot that lands on target, but faster than needed", """
+def cheapest_shot(target):
+    speed = 1.2 * np.sqrt(9.81 * target) + 2.0
+    theta = 0.3
+    for _ in range(30):
+        f = lambda a: landing_distance(a, speed, drag=0.1, n_steps=40)
+        theta = theta - (f(theta) - target) / derivative(f, theta)
+    return theta, speed
+"""),
+    ("03", "q5", "the least speed without drag (too slow to reach)", """
+def cheapest_shot(target):
+    return np.pi / 4, np.sqrt(9.81 * target)
+"""),
     ("04", "q2", "the most frequent words (the start of the vocabulary)", """
 def nearest_words(emb, word, k=5):
     return [w for w in emb.words if w != word][:k]
