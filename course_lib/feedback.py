@@ -146,7 +146,8 @@ def run_test(code, namespace):
 
 def _failed_line(code, exc):
     """The assert statement that failed, for an assertion written without a message."""
-    frames = [f for f in _frames(exc.__traceback__) if f.tb_frame.f_code.co_filename == "<public test>"]
+    frames = [f for f in _frames(exc.__traceback__)
+              if f.tb_frame.f_code.co_filename == "<public test>"]
     if not frames:
         return "an assertion failed"
     lineno = frames[-1].tb_lineno

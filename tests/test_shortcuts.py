@@ -403,7 +403,7 @@ def _tokens(code):
 
 
 def shared_run(solution, test, least=20):
-    """The longest run of at least `least` tokens (about a line) a solution and a test share, or ""."""
+    """The longest run of `least` or more tokens (about a line) a solution and a test share."""
     import difflib
     a, b = _tokens(solution), _tokens(test)
     match = difflib.SequenceMatcher(None, a, b, autojunk=False).find_longest_match()

@@ -77,7 +77,7 @@ def test_learner_copy_has_no_solution_and_no_hidden_test(master):
 
 @pytest.mark.parametrize("master", MASTERS, ids=[m.stem for m in MASTERS])
 def test_blank_copy_has_a_check_per_question_and_each_says_not_answered(master):
-    """nbval reruns the committed copy and compares, so these outputs are what a fresh run prints."""
+    """nbval reruns the committed copy and compares, so these are the outputs of a fresh run."""
     _, points = master_parts(master)
     outputs = check_outputs(nbformat.read(learner_copy(master), as_version=4))
     assert list(outputs) == list(points), "one check cell per question, in order"
