@@ -300,6 +300,19 @@ def softmax(z):
 def softmax_vjp(g, z):
     return vjp(softmax, z)[1](g)
 """),
+    ("03", "q3", "the old answer: a typed constant", """
+def drag_sensitivity(angle, speed, drag):
+    return -54.712304299376164
+"""),
+    ("03", "q3", "a finite difference instead of the tape", """
+def drag_sensitivity(angle, speed, drag):
+    return central_difference(lambda k: landing_distance(angle, speed, drag=k, n_steps=40), drag)
+"""),
+    ("03", "q3", "autograd instead of the course's tape", """
+def drag_sensitivity(angle, speed, drag):
+    return autograd.grad(lambda k: landing_distance(angle, speed, drag=k, n_steps=40,
+                                                    xp=anp))(drag)
+"""),
     ("03", "q5", "the library's aim, free in angle and speed", """
 from course_lib import aim
 
