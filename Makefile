@@ -11,7 +11,7 @@ LAB_ARGS ?=
 # Extra arguments for `make test`, e.g. TEST_ARGS="-k dual".
 TEST_ARGS ?=
 
-.PHONY: lab test setup notebooks book clean assignments grade
+.PHONY: lab test setup notebooks workbook book clean assignments grade
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(ROOT_FLAG) $(LAB_ARGS)
@@ -23,7 +23,14 @@ setup: $(STAMP)
 
 # Re-execute every notebook in place (for authors; commit the result).
 notebooks: $(STAMP)
-	$(BIN)/python tests/execute_notebooks.py $(sort $(wildcard notebooks/*.ipynb))
+	$(BIN)/python tests/execute_notebooks.py $(sort $(wildcard notebooks/*.ipynb masters/*.ipynb))
+
+# The learner's exercise notebooks from the masters (for authors; commit the result): writes
+# notebooks/NN_<chapter>_exercises.ipynb and course_lib/checks/, then executes the copies.
+# It overwrites the copies in notebooks/, answers included.
+workbook: $(STAMP)
+	$(BIN)/python -m course_lib.workbook
+	$(BIN)/python tests/execute_notebooks.py $(sort $(wildcard notebooks/*_exercises.ipynb))
 
 # The course as a static HTML book in _build/html (open _build/html/index.html; works offline).
 # Uses the committed outputs; fetches MathJax from the npm registry once, into _build/mathjax.

@@ -90,13 +90,13 @@ theta = np.concatenate([p.ravel() for p in params])
 v = rng.normal(size=theta.size)
 flat_loss = lambda th: mlp_loss(np, unpack(th), x, y)  # noqa: E731
 t_hvp, t_g = best(lambda: hvp(flat_loss, theta, v), lambda: grad(flat_loss)(theta))
-row("MLP hvp (tape+dual)", t_hvp, "tape grad", t_g, "<= 2x", t_hvp <= 2 * t_g)
+row("MLP hvp (tape+dual)", t_hvp, "tape grad", t_g, "<= 2.5x", t_hvp <= 2.5 * t_g)
 
 # the same with the parameters as they are, a list of arrays (hvp and grad take trees)
 v_list = unpack(v)
 list_loss = lambda p: mlp_loss(np, p, x, y)  # noqa: E731
 t_hvp_l, t_g_l = best(lambda: hvp(list_loss, params, v_list), lambda: grad(list_loss)(params))
-row("MLP hvp, list of arrays", t_hvp_l, "tape grad", t_g_l, "<= 2x", t_hvp_l <= 2 * t_g_l)
+row("MLP hvp, list of arrays", t_hvp_l, "tape grad", t_g_l, "<= 2.5x", t_hvp_l <= 2.5 * t_g_l)
 
 # ---- 3. A 1000-step scalar RK4 loop (a damped pendulum), gradient in the damping ------------
 

@@ -6,7 +6,7 @@ of the learners' API. It drives otter-grader (pinned in pyproject.toml) without 
     python -m course_lib.classroom assign [MASTER.ipynb ...]   # make assignments
     python -m course_lib.classroom grade CHAPTER FOLDER         # make grade CHAPTER= SUBMISSIONS=
 
-`assign` runs `otter assign` on every exercise master (`notebooks/NN_<chapter>_exercises.ipynb`)
+`assign` runs `otter assign` on every exercise master (`masters/NN_<chapter>_exercises.ipynb`)
 into `dist/assignments/<name>/`: `student/<name>.ipynb` is the copy to hand out (solutions replaced
 by `...`, hidden tests removed, `grader.check("qN")` cells for instant feedback) and
 `autograder/<name>-autograder_<date>.zip` holds every test, hidden ones included.
@@ -40,7 +40,7 @@ import nbformat
 import psutil
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-NOTEBOOKS = ROOT / "notebooks"
+MASTERS = ROOT / "masters"
 ASSIGNMENTS = ROOT / "dist" / "assignments"
 GRADES = ROOT / "dist" / "grades"
 MASTER_GLOB = "*_exercises.ipynb"
@@ -68,9 +68,9 @@ class Assignment:
     seconds: float = 0.0
 
 
-def find_masters(notebooks_dir=NOTEBOOKS):
+def find_masters(masters_dir=MASTERS):
     """Return the exercise masters (`NN_<chapter>_exercises.ipynb`) in a folder, sorted."""
-    return sorted(pathlib.Path(notebooks_dir).glob(MASTER_GLOB))
+    return sorted(pathlib.Path(masters_dir).glob(MASTER_GLOB))
 
 
 def assignment_config(master):
@@ -126,13 +126,13 @@ def assign_one(master, out_dir=ASSIGNMENTS, run_tests=True):
 
 
 def assign(masters=None, out_dir=ASSIGNMENTS, run_tests=True, jobs=DEFAULT_JOBS):
-    """Assign every master (default: all of notebooks/), `jobs` at a time; return the Assignments.
+    """Assign every master (default: all of masters/), `jobs` at a time; return the Assignments.
 
     Every master is attempted; if any fails, ClassroomError lists all failures at the end.
     """
     masters = [pathlib.Path(m) for m in (masters if masters else find_masters())]
     if not masters:
-        raise ClassroomError(f"No exercise masters ({MASTER_GLOB}) in {NOTEBOOKS}.")
+        raise ClassroomError(f"No exercise masters ({MASTER_GLOB}) in {MASTERS}.")
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         futures = [pool.submit(assign_one, m, out_dir, run_tests) for m in masters]
     built, failures = [], []
@@ -469,7 +469,7 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command", required=True)
     p_assign = sub.add_parser("assign", help="build dist/assignments/<name>/ for every master")
     p_assign.add_argument("masters", nargs="*", type=pathlib.Path,
-                          help=f"exercise masters (default: notebooks/{MASTER_GLOB})")
+                          help=f"exercise masters (default: masters/{MASTER_GLOB})")
     p_assign.add_argument("--out", type=pathlib.Path, default=ASSIGNMENTS)
     p_assign.add_argument("--no-run-tests", action="store_true",
                           help="skip running each master's solutions against its tests")

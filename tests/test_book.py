@@ -16,7 +16,7 @@ import pytest
 
 from test_browser import CHAPTERS, CHROMIUM, CHROMIUM_ARGS, ROOT
 
-EXERCISES = sorted(ROOT.glob("notebooks/[0-9][0-9]_*_exercises.ipynb"))
+EXERCISES = sorted(ROOT.glob("masters/[0-9][0-9]_*_exercises.ipynb"))
 REMOTE_SCRIPT = re.compile(r"<script\b[^>]*\bsrc\s*=\s*[\"']?\s*(https?:)?//", re.IGNORECASE)
 REMOTE_STYLESHEET = re.compile(
     r"<link\b(?=[^>]*\brel\s*=\s*[\"']?(stylesheet|preload|modulepreload))"
@@ -98,8 +98,8 @@ def test_every_chapter_page_exists_with_its_outputs(site, chapter):
 
 
 def test_exercise_masters_are_not_published(site):
-    published = [path.name for path in EXERCISES
-                 if (site / "notebooks" / f"{path.stem}.html").exists()]
+    published = [path.name for path in EXERCISES for folder in ("masters", "notebooks")
+                 if (site / folder / f"{path.stem}.html").exists()]
     assert not published, f"exercise masters with solutions are in the book: {published}"
 
 

@@ -2,12 +2,13 @@
 
 One JupyterLab server for the module (isolated config, data, runtime and workspace folders, a
 token, announcements off) serves copies of the chapter notebooks, so the committed ones are never
-touched. For each chapter, Debian's Chromium (driven by Playwright) opens the notebook, runs all
+touched. For each chapter, and for one learner's exercise notebook, Debian's Chromium (driven by Playwright) opens the notebook, runs all
 cells from the Run menu, and waits for every cell to finish and the kernel to show "Idle". Then:
 no cell shows an error (except cells tagged `raises-exception`, which show one on purpose), every
 code cell ran once in order, and a known output of the chapter is visible: the first line of the
 last printed output that does not change between runs (the lines tests/sanitize.cfg rewrites, such
-as timings, are skipped), as committed in the notebook. A screenshot per chapter goes to
+as timings, are skipped), as committed in the notebook; for the exercise notebook that is the
+last check's feedback line. A screenshot per chapter goes to
 screenshots/ (git-ignored). Where Chromium is missing, the chapter tests skip and say how to
 install it.
 """
@@ -36,6 +37,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 CHAPTERS = sorted(path for path in ROOT.glob("notebooks/[0-9][0-9]_*.ipynb")
                   if not path.stem.endswith("_exercises"))
+# A learner's exercise notebook, opened as it is after `make lab`: blank answers, working checks.
+EXERCISE = ROOT / "notebooks" / "01_derivatives_exercises.ipynb"
 SCREENSHOTS = ROOT / "screenshots"
 SERVER_START_TIMEOUT_S = 120
 NOTEBOOK_OPEN_TIMEOUT_S = 120
@@ -270,7 +273,8 @@ def _open_notebook(page, lab, chapter, screenshot):
             page.reload()
 
 
-@pytest.mark.parametrize("chapter", CHAPTERS, ids=[path.stem for path in CHAPTERS])
+@pytest.mark.parametrize("chapter", CHAPTERS + [EXERCISE],
+                         ids=[path.stem for path in CHAPTERS + [EXERCISE]])
 def test_chapter_runs_in_jupyterlab(browser, lab, chapter):
     committed = json.loads(chapter.read_text(encoding="utf-8"))
     expected = known_output(committed)

@@ -1,6 +1,6 @@
 """Tests of the classroom tool: student copies built and graded offline by otter-grader.
 
-Every exercise master in notebooks/ (found by glob, so the tests grow with the chapters) and the
+Every exercise master in masters/ (found by glob, so the tests grow with the chapters) and the
 small master in tests/data/classroom/ are assigned once per test session. Truth comes from outside
 the tool: the masters' own marker lines and points (read here with a separate parser), otter's
 grading of the master's own solutions, and notebooks that are wrong on purpose.
@@ -23,7 +23,7 @@ from course_lib import classroom
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 FIXTURE = ROOT / "tests" / "data" / "classroom" / "00_fixture_exercises.ipynb"
-MASTERS = sorted((ROOT / "notebooks").glob("*_exercises.ipynb")) + [FIXTURE]
+MASTERS = sorted((ROOT / "masters").glob("*_exercises.ipynb")) + [FIXTURE]
 LOOP_LIMIT = 30  # seconds; the looping submission must be stopped at this limit
 HALVES = ("a_half_answered.ipynb", "b_other_half_answered.ipynb")
 MESSAGE = "message: "  # marks a needle that is a hidden test's string, searched anywhere
@@ -46,11 +46,12 @@ def master_parts(master):
     """Split a master by its raw marker cells: solution lines, public and hidden tests, the rest.
 
     Returns a dict of lists of stripped code lines ("solution", "hidden", "public", "other"), the
-    hidden test cells' sources ("hidden_cells"), and {question: points} read from the
+    hidden and public test cells' sources ("hidden_cells", "public_cells"), and {question: points} read from the
     "# BEGIN QUESTION" cells.
     """
     nb = nbformat.read(master, as_version=4)
-    parts = {"solution": [], "hidden": [], "public": [], "other": [], "hidden_cells": []}
+    parts = {"solution": [], "hidden": [], "public": [], "other": [], "hidden_cells": [],
+             "public_cells": []}
     points, region = {}, None
     for cell in nb.cells:
         if cell.cell_type == "raw":
@@ -65,8 +66,7 @@ def master_parts(master):
         if region == "tests":
             kind = "hidden" if lines and lines[0].strip() == "# HIDDEN" else "public"
             parts[kind] += [line.strip() for line in lines]
-            if kind == "hidden":
-                parts["hidden_cells"].append(cell.source)
+            parts[f"{kind}_cells"].append(cell.source)
         elif region == "solution":
             inside = False
             for line in lines:
@@ -100,7 +100,7 @@ def secret_needles(master):
             if isinstance(node, ast.Constant) and isinstance(node.value, str) \
                     and len(node.value) >= 10:
                 hidden.add(MESSAGE + node.value)
-    public_code = "\n".join(parts["public"] + parts["other"])
+    public_code = "\n".join(parts["public"] + parts["other"] + parts["public_cells"])
     hidden = {h for h in hidden - public if h.removeprefix(MESSAGE) not in public_code}
     return needles - public, hidden
 
