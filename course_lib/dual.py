@@ -216,7 +216,15 @@ class Dual(ArrayMethods):
         return handler_for(func)(*args, **kwargs)
 
 
-_make = Dual  # with a tag: no checks, the rules guarantee matching parts
+def _make(primal, tangent, tag):
+    """A dual of this computation, without the checks of ``Dual(...)`` (the rules guarantee
+    matching parts); written out because every operation makes one."""
+    d = _new(Dual)
+    d.primal, d.tangent, d._tag = primal, tangent, tag
+    return d
+
+
+_new = object.__new__
 
 
 # ---- helpers: checking parts, shapes, tags ----------------------------------------------------
