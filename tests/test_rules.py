@@ -218,3 +218,51 @@ def test_more_functions_against_numpy_differences_and_autograd(name, f):
         np.testing.assert_allclose(g, autograd.grad(scalar(anp))(x), rtol=1e-12)
         np.testing.assert_allclose(hessian(scalar(np))(x), autograd.hessian(scalar(anp))(x),
                                    rtol=1e-9, atol=1e-12)
+
+
+# ---- the singular value decomposition and what is built on it ------------------------------------
+
+@pytest.mark.parametrize("shape", [(4, 3), (3, 4), (3, 3)])
+def test_svd_in_both_modes_to_second_order_against_autograd(shape):
+    a = np.random.default_rng(sum(shape)).standard_normal(shape)
+    k = min(shape)
+    w = [np.random.default_rng(9).standard_normal(s) for s in [(shape[0], k), (k,), (k, shape[1])]]
+
+    def f(m):  # squares of U and V: free of the arbitrary sign of each singular pair
+        def g(x):
+            u, s, vh = m.linalg.svd(x, full_matrices=False)
+            return m.sum(w[0] * u ** 2) + m.sum(w[1] * s) + m.sum(w[2] * vh ** 2)
+        return g
+    np.testing.assert_allclose(grad(f(np))(a), autograd.grad(f(anp))(a), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(hessian(f(np))(a), autograd.hessian(f(anp))(a), rtol=1e-8,
+                               atol=1e-10)
+    v, h = np.random.default_rng(10).standard_normal(shape), 1e-6
+    fd = (f(np)(a + h * v) - f(np)(a - h * v)) / (2 * h)
+    np.testing.assert_allclose(jvp(f(np), a, v)[1], fd, rtol=1e-6)
+
+
+@pytest.mark.parametrize("name, f", [
+    ("pinv of a tall matrix", lambda m, a: m.linalg.pinv(a)),
+    ("pinv of a wide matrix", lambda m, a: m.linalg.pinv(m.transpose(a))),
+    ("matrix 2-norm", lambda m, a: m.linalg.norm(a, 2)),
+    ("matrix -2-norm", lambda m, a: m.linalg.norm(a, -2)),
+    ("nuclear norm", lambda m, a: m.linalg.norm(a, "nuc")),
+])
+def test_functions_of_the_svd_against_numpy_and_autograd(name, f):
+    a = np.random.default_rng(12).standard_normal((4, 3))
+    np.testing.assert_allclose(f(np, a), f(np, np.asarray(a)), rtol=1e-13)
+    np.testing.assert_allclose(f(np, a), {"pinv of a tall matrix": np.linalg.pinv(a),
+                                          "pinv of a wide matrix": np.linalg.pinv(a.T),
+                                          "matrix 2-norm": np.linalg.norm(a, 2),
+                                          "matrix -2-norm": np.linalg.norm(a, -2),
+                                          "nuclear norm": np.linalg.norm(a, "nuc")}[name],
+                               rtol=1e-12)
+    w = np.random.default_rng(13).standard_normal(np.shape(f(np, a)))
+    scalar = lambda m: lambda x: m.sum(w * f(m, x))  # noqa: E731
+    h, v = 1e-6, np.random.default_rng(14).standard_normal(a.shape)
+    fd = (scalar(np)(a + h * v) - scalar(np)(a - h * v)) / (2 * h)
+    np.testing.assert_allclose(np.sum(grad(scalar(np))(a) * v), fd, rtol=1e-6)
+    np.testing.assert_allclose(jvp(scalar(np), a, v)[1], fd, rtol=1e-6)
+    if name.startswith("pinv"):
+        np.testing.assert_allclose(grad(scalar(np))(a), autograd.grad(scalar(anp))(a),
+                                   rtol=1e-10)

@@ -1,7 +1,7 @@
-"""Products as compositions of multiply, matmul and einsum: dot, tensordot, kron, cross, ..."""
+"""Products as compositions of multiply, matmul and einsum: dot, tensordot, kron, cross, pinv, ..."""
 import numpy as np
 
-from ..nesting import shape_of
+from ..nesting import plain, shape_of
 from .shapes import moveaxis, stack
 
 
@@ -79,6 +79,17 @@ def cross(a, b, axisa=-1, axisb=-1, axisc=-1, axis=None):
     return moveaxis(c, -1, axisc)
 
 
+def pinv(a, rcond=None, hermitian=False, **kwargs):
+    """np.linalg.pinv from the thin SVD: V diag(1/s) U^T, singular values below the cutoff
+    (rcond times the largest, max(m, n) * eps by default) taken as 0 (a double where)."""
+    m, n = shape_of(a)[-2:]
+    rcond = max(m, n) * np.finfo(float).eps if rcond is None else rcond
+    u, s, vh = np.linalg.svd(a, full_matrices=False)
+    large = plain(s) > rcond * np.max(plain(s))
+    inverse = np.where(large, 1.0 / np.where(large, s, 1.0), 0.0)
+    return np.transpose(vh) @ (inverse[:, None] * np.transpose(u))
+
+
 def polyval(p, x):
     """np.polyval by Horner's rule: ((p0 x + p1) x + p2) ...; p and x may both be traced."""
     coefficients = [p[i] for i in range(len(p))]
@@ -89,4 +100,5 @@ def polyval(p, x):
 
 
 FUNCTIONS = {np.dot: dot, np.outer: outer, np.vdot: vdot, np.inner: inner,
-             np.tensordot: tensordot, np.kron: kron, np.cross: cross, np.polyval: polyval}
+             np.tensordot: tensordot, np.kron: kron, np.cross: cross, np.polyval: polyval,
+             np.linalg.pinv: pinv}

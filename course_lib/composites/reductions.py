@@ -44,9 +44,9 @@ def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
 
 
 def norm(x, ord=None, axis=None, keepdims=False):
-    """np.linalg.norm: vector p-norms (2, 1, inf, -inf, any p > 0) and the Frobenius, 1, inf, -1
-    and -inf matrix norms, from sums, absolute values and extrema (those with singular values,
-    ord 2, -2 and 'nuc', have no rule here)."""
+    """np.linalg.norm: vector p-norms (2, 1, inf, -inf, any p > 0) and the matrix norms (Frobenius,
+    1, inf, -1, -inf from sums, absolute values and extrema; 2, -2 and 'nuc' from the singular
+    values)."""
     nd = len(shape_of(x))
     if axis is None and ord is None:
         return np.sqrt(np.sum(x * x, axis=None, keepdims=keepdims))
@@ -72,13 +72,17 @@ def _matrix_norm(x, ord, axes, keepdims):
     rows, cols = axes
     if ord in (None, "fro"):
         result = np.sqrt(np.sum(x * x, axis=axes, keepdims=True))
+    elif ord in (2, -2, "nuc"):
+        s = np.linalg.svd(np.moveaxis(x, axes, (-2, -1)), compute_uv=False)
+        result = np.sum(s) if ord == "nuc" else (np.max(s) if ord == 2 else np.min(s))
+        result = np.reshape(result, tuple(1 for _ in shape_of(x)))
     elif ord in (1, -1, np.inf, -np.inf):
         summed, other = (rows, cols) if ord in (1, -1) else (cols, rows)  # columns or rows
         sums = np.sum(np.abs(x), axis=summed, keepdims=True)
         result = (np.max if ord > 0 else np.min)(sums, axis=other, keepdims=True)
     else:
-        raise NotImplementedError(f"numpy.linalg.norm with ord={ord!r} needs singular values, "
-                                  "which have no derivative rule here; use ord='fro', 1 or inf")
+        raise NotImplementedError(f"numpy.linalg.norm of a matrix with ord={ord!r} has no "
+                                  "derivative rule here")
     return result if keepdims else np.squeeze(result, axis=axes)
 
 

@@ -1,4 +1,4 @@
-"""Linear-algebra rules: inv, solve, det, slogdet, cholesky, eigh, by their JVPs.
+"""Linear-algebra rules: inv, solve, det, slogdet, cholesky, eigh, svd, by their JVPs.
 
 Each rule gives the output's tangent from the input's tangent ``dA`` (Giles 2008, "Collected matrix
 derivative results for forward and reverse mode algorithmic differentiation"), written with
@@ -12,7 +12,11 @@ products, solves and transposes, so reverse mode gets the transpose by recording
   diagonal (Murray 2016);
 * ``A = V diag(w) V^T``: ``dw = diag(V^T dA V)``, ``dV = V (F * (V^T dA V))`` with
   ``F_ij = 1 / (w_j - w_i)`` off the diagonal; eigenvector derivatives need distinct eigenvalues
-  (a repeated one gives inf or nan, never a silent number).
+  (a repeated one gives inf or nan, never a silent number);
+* the thin SVD ``A = U diag(s) V^T``, with ``dP = U^T dA V`` and ``F_ij = 1 / (s_j^2 - s_i^2)``
+  (Townsend 2016, "Differentiating the singular value decomposition"): ``ds = diag(dP)``,
+  ``dU = U (F * (dP S + S dP^T)) + (I - U U^T) dA V S^-1`` and the same for V with ``A^T``;
+  distinct, nonzero singular values are needed for U and V.
 
 numpy's cholesky and eigh read only the lower triangle of A, so their rules see the symmetric
 matrix ``from_lower(dA)``: the derivative with respect to an upper entry is 0, as finite
@@ -95,6 +99,38 @@ EIGENVALUES = Primitive("eigh values", lambda a: np.linalg.eigh(a).eigenvalues,
 EIGENVECTORS = Primitive("eigh vectors", lambda a: np.linalg.eigh(a).eigenvectors,
                          jvp=_eigenvectors_jvp)
 _EIGH_RESULT = type(np.linalg.eigh(np.eye(1)))  # numpy's named tuple (eigenvalues, eigenvectors)
+
+
+def _svd_parts(a, t):
+    """U, s, V of the thin SVD, dP = U^T dA V, and F_ij = 1 / (s_j^2 - s_i^2) (0 on the diagonal)."""
+    u, s, vh = np.linalg.svd(a, full_matrices=False)
+    v = np.transpose(vh)
+    k = shape_of(s)[0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = (1.0 - np.eye(k)) / (s[None, :] ** 2 - s[:, None] ** 2 + np.eye(k))
+    return u, s, v, np.transpose(u) @ t @ v, f
+
+
+def _svd_u_jvp(ts, u_out, a):
+    u, s, v, dp, f = _svd_parts(a, ts[0])
+    m = shape_of(u)[0]
+    inside = u @ (f * (dp * s[None, :] + s[:, None] * np.transpose(dp)))
+    return inside + (np.eye(m) - u @ np.transpose(u)) @ ts[0] @ (v / s[None, :])
+
+
+def _svd_vh_jvp(ts, vh_out, a):
+    u, s, v, dp, f = _svd_parts(a, ts[0])
+    n = shape_of(v)[0]
+    inside = v @ (f * (s[:, None] * dp + np.transpose(dp) * s[None, :]))
+    dv = inside + (np.eye(n) - v @ np.transpose(v)) @ np.transpose(ts[0]) @ (u / s[None, :])
+    return np.transpose(dv)
+
+
+SVD_U = Primitive("svd U", lambda a: np.linalg.svd(a, full_matrices=False).U, jvp=_svd_u_jvp)
+SVD_S = Primitive("svd S", lambda a: np.linalg.svd(a, compute_uv=False),
+                  jvp=lambda ts, s, a: np.diagonal(_svd_parts(a, ts[0])[3]))
+SVD_VH = Primitive("svd Vh", lambda a: np.linalg.svd(a, full_matrices=False).Vh, jvp=_svd_vh_jvp)
+_SVD_RESULT = type(np.linalg.svd(np.eye(1)))  # numpy's named tuple (U, S, Vh)
 _SLOGDET_RESULT = type(np.linalg.slogdet(np.eye(1)))
 
 
@@ -129,7 +165,21 @@ def _eigh(a, UPLO="L"):
     return _EIGH_RESULT(bind(EIGENVALUES, a), bind(EIGENVECTORS, a))
 
 
+def _svd(a, full_matrices=True, compute_uv=True, hermitian=False):
+    shape = shape_of(a)
+    if len(shape) != 2:
+        raise NotImplementedError(f"numpy.linalg.svd on derivatives takes one 2-d matrix; got "
+                                  f"shape {shape}")
+    if not compute_uv:
+        return bind(SVD_S, a)
+    if full_matrices and shape[0] != shape[1]:
+        raise NotImplementedError("numpy.linalg.svd on derivatives gives the thin SVD only: pass "
+                                  "full_matrices=False (the extra columns have no derivative)")
+    return _SVD_RESULT(bind(SVD_U, a), bind(SVD_S, a), bind(SVD_VH, a))
+
+
 FUNCTIONS = {
+    np.linalg.svd: _svd,
     np.linalg.inv: _one("inv", INV),
     np.linalg.solve: _solve,
     np.linalg.det: _one("det", DET),
