@@ -98,6 +98,12 @@ NONLINEAR = {
     "cholesky": (lambda m, a: m.linalg.cholesky(m.dot(a, a.T)), A3),
     "eigh values": (lambda m, a: m.linalg.eigh(a + a.T)[0], A3),
     "eigh vectors (squared: sign-free)": (lambda m, a: m.linalg.eigh(a + a.T)[1] ** 2, A3),
+    "cholesky of a stack": (lambda m, a: m.linalg.cholesky(m.matmul(a, m.swapaxes(a, -1, -2))),
+                            np.stack([A3, A3.T + np.eye(3)])),
+    "eigh of a stack": (lambda m, a: m.linalg.eigh(a + m.swapaxes(a, -1, -2))[0],
+                        np.stack([A3, A3.T + np.eye(3)])),
+    "eigh vectors of a stack": (lambda m, a: m.linalg.eigh(a + m.swapaxes(a, -1, -2))[1] ** 2,
+                                np.stack([A3, A3.T + np.eye(3)])),
     "max over an axis": (lambda m, a: m.max(a, axis=1), A3),
     "min of all": (lambda m, a: m.min(a), A3),
 }

@@ -333,8 +333,8 @@ def atleast_3d(*arys):
 # confirm (upper-triangle entries have derivative 0).
 
 def from_lower(m):
-    """The symmetric matrix with the lower triangle of m."""
-    return np.tril(m) + np.transpose(np.tril(m, -1))
+    """The symmetric matrix with the lower triangle of m (of each matrix of a stack)."""
+    return np.tril(m) + swapaxes(np.tril(m, -1), -1, -2)
 
 
 FUNCTIONS = {

@@ -20,7 +20,8 @@ products, solves and transposes, so reverse mode gets the transpose by recording
 
 numpy's cholesky and eigh read only the lower triangle of A, so their rules see the symmetric
 matrix ``from_lower(dA)``: the derivative with respect to an upper entry is 0, as finite
-differences on the entries confirm. Matrices may come in stacks (..., n, n), except for eigh.
+differences on the entries confirm. Square matrices may come in stacks (..., n, n); the SVD takes
+one matrix.
 """
 import numpy as np
 
@@ -81,21 +82,22 @@ CHOLESKY = Primitive("cholesky", np.linalg.cholesky, jvp=_cholesky_jvp)
 
 
 def _eigen_parts(a, t):
-    """V, and dA in the eigenbasis, V^T from_lower(dA) V."""
+    """w, V, and dA in the eigenbasis, V^T from_lower(dA) V."""
     w, v = np.linalg.eigh(a)
-    return w, v, np.transpose(v) @ composites.from_lower(t) @ v
+    return w, v, _mT(v) @ composites.from_lower(t) @ v
 
 
 def _eigenvectors_jvp(ts, v_out, a):
     w, v, m = _eigen_parts(a, ts[0])
-    n = shape_of(w)[0]
+    n = shape_of(w)[-1]
     with np.errstate(divide="ignore", invalid="ignore"):
-        f = (1.0 - np.eye(n)) / (w[None, :] - w[:, None] + np.eye(n))
+        f = (1.0 - np.eye(n)) / (w[..., None, :] - w[..., :, None] + np.eye(n))
     return v @ (f * m)
 
 
 EIGENVALUES = Primitive("eigh values", lambda a: np.linalg.eigh(a).eigenvalues,
-                        jvp=lambda ts, w, a: np.diagonal(_eigen_parts(a, ts[0])[2]))
+                        jvp=lambda ts, w, a: np.diagonal(_eigen_parts(a, ts[0])[2], axis1=-2,
+                                                         axis2=-1))
 EIGENVECTORS = Primitive("eigh vectors", lambda a: np.linalg.eigh(a).eigenvectors,
                          jvp=_eigenvectors_jvp)
 _EIGH_RESULT = type(np.linalg.eigh(np.eye(1)))  # numpy's named tuple (eigenvalues, eigenvectors)
@@ -158,7 +160,7 @@ def _slogdet(a):
 
 
 def _eigh(a, UPLO="L"):
-    _square("eigh", a, stack=False)
+    _square("eigh", a)
     if UPLO != "L":
         raise NotImplementedError("numpy.linalg.eigh on derivatives reads the lower triangle "
                                   "(UPLO='L') only")
