@@ -28,6 +28,7 @@ EDGES = {
     "maximum at a tie": (lambda m, x: m.maximum(x, 0.5), 0.5, 0.5),
     "minimum at a tie": (lambda m, x: m.minimum(x, 0.5), 0.5, 0.5),
     "abs at 0": (lambda m, x: m.abs(x), 0.0, 0.0),
+    "fabs at 0": (lambda m, x: m.fabs(x), 0.0, 0.0),
     "sign at 0": (lambda m, x: m.sign(x), 0.0, 0.0),
     "sqrt at 0": (lambda m, x: m.sqrt(x), 0.0, np.inf),
     "var of one entry": (lambda m, x: m.var(x), 1.0, 0.0),

@@ -110,6 +110,7 @@ UFUNC_PARTIALS[np.degrees] = UFUNC_PARTIALS[np.rad2deg]
 
 # ---- kinks (conventions in the module docstring) ----
 defjvp(np.absolute,    lambda out, x: np.sign(x))
+defjvp(np.fabs,        lambda out, x: np.sign(x))
 defjvp(np.maximum,     lambda out, x, y: (x > y) + 0.5 * (x == y),
                        lambda out, x, y: (y > x) + 0.5 * (x == y))
 defjvp(np.minimum,     lambda out, x, y: (x < y) + 0.5 * (x == y),
