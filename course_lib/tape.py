@@ -30,18 +30,28 @@ from .linearize import Lin, dtype_of, identity, record_linear, scaling
 from .rules.products import matmul
 from .rules.structural import getitem, unbroadcast
 
-__all__ = ["Tape", "Traced", "Lin", "backward", "unbroadcast"]
+__all__ = ["Tape", "Entry", "Traced", "Lin", "backward", "unbroadcast"]
 
 
 # ---- the tape and the traced value ----------------------------------------------------------
 
+class Entry(tuple):
+    """One tape entry: ``parents`` (the tape indices of its inputs), ``transposes`` (for each
+    input, the function from this entry's cotangent to that input's), ``name`` (the operation's)
+    and ``value`` (its output, kept for ``trace`` only)."""
+    __slots__ = ()
+    parents = property(lambda self: self[0])
+    transposes = property(lambda self: self[1])
+    name = property(lambda self: self[2])
+    value = property(lambda self: self[3])
+
+
 class Tape:
     """The Wengert list of one ``grad``/``vjp`` call: one entry per recorded operation.
 
-    An entry is a tuple ``(parents, transposes, name, value)``: the tape indices of its inputs, the
-    transpose of the operation's linearization for each of them (a function from the output's
-    cotangent to that input's), the operation's name and (for ``trace`` only) its output value;
-    otherwise the tape holds just what the transposes captured.
+    Each ``Entry`` holds the tape indices of its inputs, the transpose of the operation's
+    linearization for each of them, the operation's name and (for ``trace`` only) its output
+    value; otherwise the tape holds just what the transposes captured.
     """
     __slots__ = ("tag", "entries", "active", "keep_values")
 
@@ -61,13 +71,13 @@ class Tape:
         t._tag = self.tag
         t._tape = self
         t._index = len(self.entries)
-        self.entries.append((parents, vjps, name, value if self.keep_values else None))
+        self.entries.append(Entry((parents, vjps, name, value if self.keep_values else None)))
         return t
 
     def push_lin(self, shape, parents, transposes, name):
         """Append one linear step of a derivative rule and return the tangent of its output."""
         lin = Lin(self, len(self.entries), shape)
-        self.entries.append((tuple(parents), transposes, name, None))
+        self.entries.append(Entry((tuple(parents), transposes, name, None)))
         return lin
 
 
@@ -86,7 +96,7 @@ class Traced(ArrayMethods):
         self._tag = tape.tag
         self._tape = tape
         self._index = len(tape.entries)
-        tape.entries.append(((), (), "input", value))
+        tape.entries.append(Entry(((), (), "input", value)))
 
     # -- numpy's dispatch protocols --
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
@@ -348,7 +358,7 @@ def backward(entries, seeds, keep=None, release=False):
         g = ct[i]
         if g is None:
             continue
-        parents, vjps = entries[i][0], entries[i][1]
+        parents, vjps = entries[i][0], entries[i][1]  # .parents, .transposes (read fast)
         if not parents:
             continue
         if keep is None or i not in keep:

@@ -50,7 +50,7 @@ class Trace:
         """
         if len(dx) != self._n_inputs:
             raise ValueError(f"give one tangent per input ({self._n_inputs})")
-        if any(shape_of(e[3]) != () for e in self._entries):
+        if any(shape_of(e.value) != () for e in self._entries):
             raise ValueError("tangents() works on scalar tapes only; use course_lib.dual for arrays")
         tan = []
         for i, (parents, vjps, _, _) in enumerate(self._entries):
@@ -117,5 +117,5 @@ def trace(f, *args):
         var = f"v{i - n_inputs + 1}"
         rows.append({"var": var, "op": name, "inputs": [f"v{p - n_inputs + 1}" for p in parents],
                      "value": val, "adjoint": ct[i] if ct[i] is not None else 0.0})
-    grads = tuple(_finish(ct[i], e[3]) for i, e in enumerate(entries[:n_inputs]))
+    grads = tuple(_finish(ct[i], e.value) for i, e in enumerate(entries[:n_inputs]))
     return Trace(rows, value, grads, entries, n_inputs)
