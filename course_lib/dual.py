@@ -47,6 +47,14 @@ _NUMBERS = frozenset({float, int, np.float64})  # classes of plain scalars
 
 # ---- the Dual type ----------------------------------------------------------------------------
 
+def _comparison(ufunc):
+    """The method for a comparison (``<``, ``==``, ...): computed on primals only."""
+    def method(self, other):
+        return _compare(ufunc, self, other)
+    method.__name__ = f"__{ufunc.__name__}__"
+    return method
+
+
 def _operator(ufunc, reflected=False):
     """The method for a Python operator (``+``, ``*``, ...): the ufunc's rule, applied directly.
 
@@ -176,23 +184,9 @@ class Dual(ArrayMethods):
         return np.absolute(self)
 
     # ---- comparisons look at primals only ----
-    def __lt__(self, other):
-        return _compare(np.less, self, other)
-
-    def __le__(self, other):
-        return _compare(np.less_equal, self, other)
-
-    def __gt__(self, other):
-        return _compare(np.greater, self, other)
-
-    def __ge__(self, other):
-        return _compare(np.greater_equal, self, other)
-
-    def __eq__(self, other):
-        return _compare(np.equal, self, other)
-
-    def __ne__(self, other):
-        return _compare(np.not_equal, self, other)
+    __lt__, __le__ = _comparison(np.less), _comparison(np.less_equal)
+    __gt__, __ge__ = _comparison(np.greater), _comparison(np.greater_equal)
+    __eq__, __ne__ = _comparison(np.equal), _comparison(np.not_equal)
 
     __hash__ = None
 
