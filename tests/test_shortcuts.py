@@ -179,6 +179,31 @@ def second_derivative(f, x):
 def mixed_partial(f, x, y):
     return hessian(lambda v: f(v[0], v[1]))(np.array([float(x), float(y)]))[0, 1]
 """),
+    ("01", "q6", "a wrong rule of one's own (custom_jvp), not the function's derivative", """
+from course_lib import custom_jvp
+
+
+@custom_jvp
+def trap(x):
+    return np.sin(x)
+
+
+@trap.defjvp
+def _(primals, tangents):
+    return trap(*primals), 100.0 * tangents[0]
+"""),
+    ("01", "q6", "a jump at the end of the step, which the derivative does not see", """
+def trap(x):
+    return x + 10.0 * (x >= 1e-3)
+"""),
+    ("01", "q6", "a kink inside the step", """
+def trap(x):
+    return 1000.0 * np.abs(x - 1e-4)
+"""),
+    ("01", "q6", "a smooth function the step gets right", """
+def trap(x):
+    return np.sin(10.0 * x)
+"""),
     ("02", "q1", "course_lib.grad instead of the two sweeps", """
 def program(x, w, n):
     v = x
