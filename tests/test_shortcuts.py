@@ -472,6 +472,33 @@ def flip_word(model, emb, words, candidates):
             best = (moved, int(i), emb.words[j])
     return best[1], best[2]
 """),
+    ("05", "q6", "the basin of sqrt(1 + u^2), |u| < 1, carried over to every function", """
+def newton_edge(f, x_min):
+    return x_min + 1.0 - 5e-5, x_min + 1.0
+"""),
+    ("05", "q6", "a wide bracket: the minimum and a far start", """
+def newton_edge(f, x_min):
+    return x_min + 1e-3, x_min + 10.0
+"""),
+    ("05", "q6", "the edge of log cosh in closed form, whatever the function", """
+def newton_edge(f, x_min):
+    u = 1.0
+    for _ in range(50):  # Newton on sinh(2u) = 4u, where Newton's map sends u to -u
+        u = u - (np.sinh(2 * u) - 4 * u) / (2 * np.cosh(2 * u) - 4)
+    return x_min + u - 2e-5, x_min + u + 2e-5
+"""),
+    ("05", "q6", "a bracket decided by a single Newton step (does it overshoot the minimum?)", """
+def newton_edge(f, x_min):
+    df, d2f = grad(f), grad(grad(f))
+    inner, outer = x_min + 1e-3, x_min + 5.0
+    while outer - inner > 5e-5:
+        middle = 0.5 * (inner + outer)
+        if middle - df(middle) / d2f(middle) > x_min:
+            inner = middle
+        else:
+            outer = middle
+    return inner, outer
+"""),
     ("05", "q4", "the explicit d x d matrix the old public test built (O(d^2) memory)", """
 def two_loop(g, s_list, y_list):
     d = len(g)
