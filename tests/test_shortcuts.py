@@ -48,6 +48,13 @@ def read_questions(master):
     return setup, questions
 
 
+def given_code(chapter, question):
+    """The code a question's answer cells give the learner: the solution cells with blanks."""
+    from course_lib.workbook import blank_source
+    _, questions = read_questions(MASTERS[chapter])
+    return "\n\n".join(blank_source(source)[0] for source in questions[question]["solution"])
+
+
 def run_question(chapter, question, answer):
     """Run a master's set-up, then `answer`, then the question's tests; return each test's fate.
 
@@ -171,6 +178,31 @@ def second_derivative(f, x):
 
 def mixed_partial(f, x, y):
     return hessian(lambda v: f(v[0], v[1]))(np.array([float(x), float(y)]))[0, 1]
+"""),
+    ("01", "q6", "a wrong rule of one's own (custom_jvp), not the function's derivative", """
+from course_lib import custom_jvp
+
+
+@custom_jvp
+def trap(x):
+    return np.sin(x)
+
+
+@trap.defjvp
+def _(primals, tangents):
+    return trap(*primals), 100.0 * tangents[0]
+"""),
+    ("01", "q6", "a jump at the end of the step, which the derivative does not see", """
+def trap(x):
+    return x + 10.0 * (x >= 1e-3)
+"""),
+    ("01", "q6", "a kink inside the step", """
+def trap(x):
+    return 1000.0 * np.abs(x - 1e-4)
+"""),
+    ("01", "q6", "a smooth function the step gets right", """
+def trap(x):
+    return np.sin(10.0 * x)
 """),
     ("02", "q1", "course_lib.grad instead of the two sweeps", """
 def program(x, w, n):
@@ -371,6 +403,102 @@ def score_grad(E, ids, w):
 def swap_estimates(G, E_sent, E_cand):
     return G @ E_cand.T
 """),
+    ("04", "q6", "brute force: the model run on every swap", """
+def flip_word(model, emb, words, candidates):
+    E_s = np.asarray(emb.vectors[emb.ids(words)], dtype=float)
+    side = np.sign(model(E_s))
+    best = None
+    for i in range(len(words)):
+        for word in candidates:
+            edited = E_s.copy()
+            edited[i] = emb.vectors[emb.id(word)]
+            moved = -side * model(edited)
+            if best is None or moved > best[0]:
+                best = (moved, i, word)
+    return best[1], best[2]
+"""),
+    ("04", "q6", "a gradient by finite differences instead of the tape", """
+def flip_word(model, emb, words, candidates):
+    E_s = np.asarray(emb.vectors[emb.ids(words)], dtype=float)
+    E_c = np.asarray(emb.vectors[emb.ids(candidates)], dtype=float)
+    z0 = model(E_s)
+    G = np.zeros_like(E_s)
+    for index in np.ndindex(*E_s.shape):
+        step = np.zeros_like(E_s)
+        step[index] = 1e-6
+        G[index] = (model(E_s + step) - model(E_s - step)) / 2e-6
+    gain = -np.sign(z0) * (G @ E_c.T - np.sum(G * E_s, axis=1, keepdims=True))
+    i, j = np.unravel_index(np.argmax(gain), gain.shape)
+    return int(i), candidates[j]
+"""),
+    ("04", "q6", "the best estimated swap, never checked on the model", """
+def flip_word(model, emb, words, candidates):
+    E_s = np.asarray(emb.vectors[emb.ids(words)], dtype=float)
+    E_c = np.asarray(emb.vectors[emb.ids(candidates)], dtype=float)
+    z0 = model(E_s)
+    G = grad(model)(E_s)
+    gain = -np.sign(z0) * (G @ E_c.T - np.sum(G * E_s, axis=1, keepdims=True))
+    i, j = np.unravel_index(np.argmax(gain), gain.shape)
+    return int(i), candidates[j]
+"""),
+    ("04", "q6", "the set-up's model scored word by word, whatever model is passed", """
+def flip_word(model, emb, words, candidates):
+    E_s = np.asarray(emb.vectors[emb.ids(words)], dtype=float)
+    base = model_q6(E_s)
+    best = None
+    for i in range(len(words)):
+        for word in candidates:
+            edited = E_s.copy()
+            edited[i] = emb.vectors[emb.id(word)]
+            moved = -np.sign(base) * model_q6(edited)
+            if best is None or moved > best[0]:
+                best = (moved, i, word)
+    return best[1], best[2]
+"""),
+    ("04", "q6", "a word from the whole vocabulary, not from the candidates", """
+def flip_word(model, emb, words, candidates):
+    E_s = np.asarray(emb.vectors[emb.ids(words)], dtype=float)
+    z0 = model(E_s)
+    G = grad(model)(E_s)
+    V = np.asarray(emb.vectors, dtype=float)
+    gain = -np.sign(z0) * (G @ V.T - np.sum(G * E_s, axis=1, keepdims=True))
+    best = None
+    for k in np.argsort(-gain, axis=None)[:10]:
+        i, j = np.unravel_index(k, gain.shape)
+        edited = E_s.copy()
+        edited[i] = V[j]
+        moved = -np.sign(z0) * model(edited)
+        if best is None or moved > best[0]:
+            best = (moved, int(i), emb.words[j])
+    return best[1], best[2]
+"""),
+    ("05", "q6", "the basin of sqrt(1 + u^2), |u| < 1, carried over to every function", """
+def newton_edge(f, x_min):
+    return x_min + 1.0 - 5e-5, x_min + 1.0
+"""),
+    ("05", "q6", "a wide bracket: the minimum and a far start", """
+def newton_edge(f, x_min):
+    return x_min + 1e-3, x_min + 10.0
+"""),
+    ("05", "q6", "the edge of log cosh in closed form, whatever the function", """
+def newton_edge(f, x_min):
+    u = 1.0
+    for _ in range(50):  # Newton on sinh(2u) = 4u, where Newton's map sends u to -u
+        u = u - (np.sinh(2 * u) - 4 * u) / (2 * np.cosh(2 * u) - 4)
+    return x_min + u - 2e-5, x_min + u + 2e-5
+"""),
+    ("05", "q6", "a bracket decided by a single Newton step (does it overshoot the minimum?)", """
+def newton_edge(f, x_min):
+    df, d2f = grad(f), grad(grad(f))
+    inner, outer = x_min + 1e-3, x_min + 5.0
+    while outer - inner > 5e-5:
+        middle = 0.5 * (inner + outer)
+        if middle - df(middle) / d2f(middle) > x_min:
+            inner = middle
+        else:
+            outer = middle
+    return inner, outer
+"""),
     ("05", "q4", "the explicit d x d matrix the old public test built (O(d^2) memory)", """
 def two_loop(g, s_list, y_list):
     d = len(g)
@@ -387,7 +515,8 @@ def two_loop(g, s_list, y_list):
 @pytest.mark.parametrize("chapter, question, what, code", SHORTCUTS,
                          ids=[f"{c}-{q}-{w}" for c, q, w, _ in SHORTCUTS])
 def test_shortcut_is_refused(chapter, question, what, code):
-    fates = run_question(chapter, question, code)
+    # The learner's answer cell as given (its blanks left as they are), then the shortcut.
+    fates = run_question(chapter, question, given_code(chapter, question) + "\n\n" + code)
     refused = [f"{label}: {why}" for label, why in fates if why]
     assert refused, f"chapter {chapter} {question}: '{what}' passes every test"
     print(f"chapter {chapter} {question}, {what}: refused by {refused}")
