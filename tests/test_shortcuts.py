@@ -499,6 +499,47 @@ def newton_edge(f, x_min):
             outer = middle
     return inner, outer
 """),
+    ("02", "q6", "the same array code twice: tapes of the same length", """
+def long_tape(x):
+    return np.sum(np.sin(x) * x)
+
+
+def short_tape(x):
+    return np.sum(np.sin(x) * x)
+"""),
+    ("02", "q6", "two tapes of different lengths for different functions", """
+def long_tape(x):
+    total = 0.0
+    for i in range(len(x)):
+        total = total + x[i] * x[i]
+    return total
+
+
+def short_tape(x):
+    return np.sum(x)
+"""),
+    ("02", "q6", "constants, which depend on nothing", """
+def long_tape(x):
+    total = 0.0
+    for _ in range(50):
+        total = total + 0.0
+    return total
+
+
+def short_tape(x):
+    return 0.0
+"""),
+    ("02", "q6", "a long tape written for length 8 only", """
+def long_tape(x):
+    total = 0.0
+    for i in range(8):
+        total = total + np.sin(x[i]) * x[i]
+    return total
+
+
+def short_tape(x):
+    return np.sum(np.sin(x) * x)
+"""),
     ("05", "q4", "the explicit d x d matrix the old public test built (O(d^2) memory)", """
 def two_loop(g, s_list, y_list):
     d = len(g)
