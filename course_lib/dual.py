@@ -31,7 +31,7 @@ import numbers
 import numpy as np
 
 from . import batching
-from .nesting import COMPLEX_REFUSED, ArrayMethods, new_tag, shape_of, top_tag
+from .nesting import COMPLEX_REFUSED, NUMBERS, ArrayMethods, new_tag, shape_of, top_tag
 from .rules import handler_for, no_rule
 from .rules.elementwise import OPERATORS, PIECEWISE_CONSTANT, UFUNC_PARTIALS, defjvp
 from .rules.products import matmul
@@ -42,7 +42,6 @@ __all__ = ["Dual", "derivative", "jvp", "jacfwd", "defjvp"]
 # Duals built by hand, Dual(primal, tangent), share this tag: they belong to one perturbation.
 _MANUAL_TAG = new_tag()
 _SCALARS = (int, float)
-_NUMBERS = frozenset({float, int, np.float64})  # classes of plain scalars
 
 
 # ---- the Dual type ----------------------------------------------------------------------------
@@ -62,7 +61,7 @@ def _operator(ufunc, reflected=False):
     side, goes straight to the rule; anything else goes through ``_binary``'s checks.
     """
     def method(self, other):
-        if other.__class__ in _NUMBERS or other.__class__ is Dual and other._tag == self._tag:
+        if other.__class__ in NUMBERS or other.__class__ is Dual and other._tag == self._tag:
             if reflected:
                 return _apply_binary(ufunc, other, self, self._tag)
             return _apply_binary(ufunc, self, other, self._tag)
@@ -268,11 +267,6 @@ def _primal(x, tag):
     return x.primal if _is_ours(x, tag) else x
 
 
-def _tangent(x, tag):
-    """The tangent of a dual of this computation; zeros for a constant."""
-    return x.tangent if _is_ours(x, tag) else np.zeros(_shape(x))
-
-
 def _is_constant_operand(x):
     return (isinstance(x, (numbers.Real, np.ndarray, np.generic))
             or (hasattr(x, "__array_ufunc__") and not isinstance(x, (str, bytes))))
@@ -337,7 +331,7 @@ def _apply_binary(ufunc, a, b, tag):
         d = partials[1](out, x, y)
         term = b.tangent if d.__class__ is float and d == 1.0 else d * b.tangent
         tangent = term if tangent is None else tangent + term
-    if out.__class__ not in _NUMBERS or tangent.__class__ not in _NUMBERS:
+    if out.__class__ not in NUMBERS or tangent.__class__ not in NUMBERS:
         tangent = _match_shape(out, tangent)  # a constant operand may have widened the result
     return _make(out, tangent, tag)
 

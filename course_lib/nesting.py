@@ -60,6 +60,9 @@ class UfuncOperators:
         return np.matmul(other, self)
 
 
+NUMBERS = frozenset({float, int, np.float64})  # the classes of plain scalars
+
+
 def new_tag():
     """Return a tag larger than every tag handed out before."""
     return next(_counter)

@@ -23,7 +23,7 @@ The transformations built on the tape (``grad``, ``vjp``, ``hessian``, ...) are 
 """
 import numpy as np
 
-from .nesting import ArrayMethods, flat_args, plain, shape_of, top_tag
+from .nesting import NUMBERS, ArrayMethods, flat_args, plain, shape_of, top_tag
 from .rules import handler_for, no_rule
 from .rules.elementwise import OPERATORS, PIECEWISE_CONSTANT, UFUNC_PARTIALS
 from .linearize import Lin, dtype_of, identity, record_linear, scaling
@@ -314,7 +314,7 @@ def _record_ufunc(ufunc, tape, inputs):
     x = a.value if a_ours else a
     y = b.value if b_ours else b
     out = compute(x, y)
-    scalar = out.__class__ in _NUMBERS  # then x and y are scalars too: nothing to unbroadcast
+    scalar = out.__class__ in NUMBERS  # then x and y are scalars too: nothing to unbroadcast
     out_shape = None if scalar else shape_of(out)
     if a_ours:
         ta = scaling(partials[0](out, x, y), None if scalar else shape_of(x), out_shape)
@@ -333,7 +333,6 @@ def _without_partials(ufunc, tag, inputs):
     raise no_rule(f"numpy.{ufunc.__name__}")
 
 
-_NUMBERS = frozenset({float, int, np.float64})  # classes of plain scalars
 
 
 

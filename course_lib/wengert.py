@@ -12,16 +12,7 @@ from .tape import Traced, backward
 __all__ = ["Trace", "trace"]
 
 
-
-
-
-
 # ---- printing the tape as a Wengert list ----------------------------------------------------
-
-_OP_SYMBOLS = {"add": "{} + {}", "subtract": "{} - {}", "multiply": "{} * {}",
-               "true_divide": "{} / {}", "power": "{} ** {}", "negative": "-{}",
-               "matmul": "{} @ {}"}
-
 
 class Trace:
     """A recorded tape with its values and adjoints, printable as a Wengert list (chapter 2).
