@@ -44,11 +44,15 @@ assignments: $(STAMP)
 
 # Grade a folder of returned notebooks: make grade CHAPTER=01 SUBMISSIONS=path/to/folder
 # into dist/grades/<name>.csv and dist/grades/<name>/feedback/; TIMEOUT seconds per notebook.
+# Each notebook runs in a bubblewrap sandbox (apt-get install bubblewrap); UNSAFE=1 grades
+# without one, and every row of the gradebook says so.
 CHAPTER ?=
 SUBMISSIONS ?=
-TIMEOUT ?= 120
+TIMEOUT ?= 300
+UNSAFE ?=
 grade: $(STAMP)
-	$(BIN)/python -m course_lib.classroom grade "$(CHAPTER)" "$(SUBMISSIONS)" --timeout $(TIMEOUT)
+	$(BIN)/python -m course_lib.classroom grade "$(CHAPTER)" "$(SUBMISSIONS)" --timeout $(TIMEOUT) \
+		$(if $(UNSAFE),--unsafe,)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -1,144 +1,139 @@
-"""Classroom assignments: student copies of the exercise masters and offline batch grading.
+"""Classroom assignments: student copies of the exercise masters, and grading a class offline.
 
 This is the instructor's tool from the README section "Teaching with this course"; it is not part
-of the learners' API. It drives otter-grader (pinned in pyproject.toml) without Docker or network:
+of the learners' API.
 
-    python -m course_lib.classroom assign [MASTER.ipynb ...]   # make assignments
-    python -m course_lib.classroom grade CHAPTER FOLDER         # make grade CHAPTER= SUBMISSIONS=
+    python -m course_lib.classroom assign [MASTER.ipynb ...]    # make assignments
+    python -m course_lib.classroom grade CHAPTER FOLDER          # make grade CHAPTER= SUBMISSIONS=
 
-`assign` runs `otter assign` on every exercise master (`masters/NN_<chapter>_exercises.ipynb`)
-into `dist/assignments/<name>/`: `student/<name>.ipynb` is the copy to hand out (solutions replaced
-by `...`, hidden tests removed, `grader.check("qN")` cells for instant feedback) and
-`autograder/<name>-autograder_<date>.zip` holds every test, hidden ones included.
+`assign` writes, for each master `masters/NN_<chapter>_exercises.ipynb`, into
+`dist/assignments/<name>/`: `<name>.ipynb`, the copy to hand out (the learner's copy: answers
+blank, a `check("qN")` cell per question for instant feedback), and `tests.json`, every test of the
+master, hidden ones included, with `tests.sha256`. It grades the master's own solutions first and
+stops if they do not get full marks.
 
-`grade` grades each file of a folder in its own process with a time limit, into
-`dist/grades/<name>.csv` (one row per file: per-question scores, total, status and reason),
-`dist/grades/<name>/feedback/<student>.md` (to hand back: scores and public test output only) and
-`dist/grades/<name>/details/<student>.json|.log` (for the instructor: everything, hidden tests too).
-A file that is not a notebook, is corrupt, loops past the limit or crashes the grader gets 0 and
-its reason in the CSV; the batch goes on.
+`grade` grades each file of a folder in a bubblewrap sandbox of its own (course_lib/grading/),
+with the verdicts reached outside it, into `dist/grades/<name>.csv` (per-question scores, total,
+status, reason, flags), `dist/grades/<name>/feedback/<student>.md` (to hand back: scores and the
+grader's own messages) and `dist/grades/<name>/details/<student>.json` (for the instructor).
 """
 import argparse
-import ast
 import csv
+import hashlib
 import json
 import multiprocessing
-import multiprocessing.connection
 import os
 import pathlib
-import re
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
-import zipfile
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import nbformat
-import psutil
+
+from course_lib import workbook
+from course_lib.grading import scan, submission
+from course_lib.grading.sandbox import INSTALL_HINT, SandboxError, bubblewrap
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MASTERS = ROOT / "masters"
 ASSIGNMENTS = ROOT / "dist" / "assignments"
 GRADES = ROOT / "dist" / "grades"
-MASTER_GLOB = "*_exercises.ipynb"
-DEFAULT_TIMEOUT = 120.0
+DEFAULT_TIMEOUT = 300.0  # seconds per notebook
+CELL_TIMEOUT = 60.0  # seconds per cell and per test
 DEFAULT_JOBS = os.cpu_count() or 1
-REBUILD_HINT = "Build the assignments first with `make assignments`."
+REBUILD_HINT = "Build the assignments again with `make assignments`."
+UNSAFE_NOTE = "graded WITHOUT the sandbox (UNSAFE=1): the submission's code ran as you"
 
 
 class ClassroomError(RuntimeError):
     """A master, an assignment folder or an argument is unusable; the message says what to do."""
 
 
-# ---- assign: masters -> student copy + autograder zip ----
+def limits(timeout):
+    """Seconds per notebook, per cell and per test for a notebook time limit."""
+    return {"notebook": timeout, "cell": min(CELL_TIMEOUT, timeout),
+            "test": min(CELL_TIMEOUT, timeout)}
+
+
+# ---- assign: masters -> the copy to hand out + the bundle of tests ----
 
 @dataclass
 class Assignment:
-    """The files `otter assign` built for one master.
-
-    name: the assignment name (the master's file stem, e.g. "01_derivatives_exercises");
-    student: the notebook to hand out; autograder: the zip that `grade` runs submissions against.
-    """
+    """What `assign` built for one master: the copy to hand out and the bundle of its tests."""
     name: str
     student: pathlib.Path
-    autograder: pathlib.Path
+    bundle: pathlib.Path
     seconds: float = 0.0
 
 
 def find_masters(masters_dir=MASTERS):
     """Return the exercise masters (`NN_<chapter>_exercises.ipynb`) in a folder, sorted."""
-    return sorted(pathlib.Path(masters_dir).glob(MASTER_GLOB))
+    return workbook.find_masters(masters_dir)
 
 
-def assignment_config(master):
-    """Return a master's ASSIGNMENT CONFIG as {key: text}, checking what `grade` relies on.
+def bundle_of(master, unsafe=None):
+    """Read a master, grade its own solutions, and return (copy to hand out, bundle of tests).
 
-    Raises ClassroomError if the first cell is not the raw config cell, or if its `name` differs
-    from the file stem (grading finds an assignment by that name).
+    The bundle records how many assertions each test judges on the master's solutions; a
+    submission's test must reach as many. Raises ClassroomError if the solutions lose a point.
     """
     master = pathlib.Path(master)
     try:
-        nb = nbformat.read(master, as_version=4)
-    except Exception as exc:  # nbformat raises several types for unreadable files
-        raise ClassroomError(f"{master} is not a readable notebook ({exc}).") from exc
-    first = nb.cells[0] if nb.cells else None
-    if not (first and first.cell_type == "raw" and first.source.startswith("# ASSIGNMENT CONFIG")):
-        raise ClassroomError(f"{master}: the first cell must be a raw cell starting with "
-                             "'# ASSIGNMENT CONFIG' (see README, Teaching with this course).")
-    config = dict(re.findall(r"^(\w+):\s*(.*?)\s*$", first.source, flags=re.MULTILINE))
-    if config.get("name") != master.stem:
-        raise ClassroomError(f"{master}: ASSIGNMENT CONFIG has name: {config.get('name')!r}; "
-                             f"set it to the file stem {master.stem!r} so `make grade "
-                             f"CHAPTER={master.stem}` finds it.")
-    return config
+        learner, _, solved, bundle = workbook.read_master(master)
+    except (workbook.WorkbookError, OSError, ValueError) as exc:
+        raise ClassroomError(f"{master}: {exc}") from exc
+    unsafe = bubblewrap() is None if unsafe is None else unsafe  # the master's code is trusted
+    graded = submission.grade_cells(bundle, submission.code_cells(solved),
+                                    limits(DEFAULT_TIMEOUT), unsafe)
+    lost = [f"{q} test {i + 1}: {message}" for q, lines in graded.tests.items()
+            for i, (_, message) in enumerate(lines) if message != "passed"]
+    if lost:
+        raise ClassroomError(f"{master.name}: the master's own solutions do not get full marks; "
+                             "fix the master:\n" + "\n".join(graded.notes + lost))
+    for q, spec in bundle["questions"].items():
+        for test, count in zip(spec["tests"], graded.asserts[q]):
+            test["asserts"] = count
+    bundle["blanks"] = answer_sources(submission.code_cells(learner), bundle)
+    return learner, bundle
 
 
-def assign_one(master, out_dir=ASSIGNMENTS, run_tests=True):
-    """Build the student copy and the autograder zip of one master with `otter assign`.
+def _digest(text):
+    return hashlib.sha256(text.encode()).hexdigest()
 
-    master: path of an exercise master; out_dir: the assignment goes to out_dir/<name>/ (replaced);
-    run_tests: also run the master's solutions against its tests (otter's check that they pass).
-    Returns an Assignment; raises ClassroomError with otter's message if assigning fails.
+
+def assign_one(master, out_dir=ASSIGNMENTS):
+    """Build the copy to hand out and the bundle of tests of one master.
+
+    Args:
+        master: path of an exercise master; out_dir: output goes to out_dir/<name>/ (replaced).
+    Returns:
+        An Assignment; raises ClassroomError if the master is unusable.
     """
-    master = pathlib.Path(master).resolve()
-    assignment_config(master)
-    dest = pathlib.Path(out_dir).resolve() / master.stem
-    shutil.rmtree(dest, ignore_errors=True)
-    command = [sys.executable, "-m", "otter", "assign", str(master), str(dest)]
-    if not run_tests:
-        command.insert(4, "--no-run-tests")
     start = time.perf_counter()
-    # From the master's folder, so that relative paths in its cells resolve as under nbval.
-    done = subprocess.run(command, cwd=master.parent, capture_output=True, text=True)
-    seconds = time.perf_counter() - start
-    if done.returncode != 0:
-        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-25:])
-        raise ClassroomError(f"otter assign failed for {master.name} (exit code "
-                             f"{done.returncode}); fix the master and rerun:\n{tail}")
-    student = dest / "student" / master.name
-    zips = sorted((dest / "autograder").glob("*.zip"))
-    if not student.exists() or len(zips) != 1:
-        raise ClassroomError(f"otter assign gave no student notebook or autograder zip in {dest}.")
-    return Assignment(master.stem, student, zips[0], seconds)
+    learner, bundle = bundle_of(master)
+    dest = pathlib.Path(out_dir) / bundle["name"]
+    dest.mkdir(parents=True, exist_ok=True)
+    student = dest / f"{bundle['name']}.ipynb"
+    nbformat.write(learner, student)
+    text = json.dumps(bundle, indent=1, sort_keys=True) + "\n"
+    (dest / "tests.json").write_text(text, encoding="utf-8")
+    (dest / "tests.sha256").write_text(f"{_digest(text)}  tests.json\n")
+    return Assignment(bundle["name"], student, dest / "tests.json", time.perf_counter() - start)
 
 
-def assign(masters=None, out_dir=ASSIGNMENTS, run_tests=True, jobs=DEFAULT_JOBS):
-    """Assign every master (default: all of masters/), `jobs` at a time; return the Assignments.
+def assign(masters=None, out_dir=ASSIGNMENTS):
+    """Assign every master (default: all of masters/); return the Assignments.
 
     Every master is attempted; if any fails, ClassroomError lists all failures at the end.
     """
     masters = [pathlib.Path(m) for m in (masters if masters else find_masters())]
     if not masters:
-        raise ClassroomError(f"No exercise masters ({MASTER_GLOB}) in {MASTERS}.")
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        futures = [pool.submit(assign_one, m, out_dir, run_tests) for m in masters]
+        raise ClassroomError(f"No exercise masters in {MASTERS}.")
     built, failures = [], []
-    for master, future in zip(masters, futures):
+    for master in masters:
         try:
-            built.append(future.result())
+            built.append(assign_one(master, out_dir))
         except ClassroomError as exc:
             failures.append(str(exc))
     if failures:
@@ -146,23 +141,56 @@ def assign(masters=None, out_dir=ASSIGNMENTS, run_tests=True, jobs=DEFAULT_JOBS)
     return built
 
 
-# ---- grade: submissions -> gradebook CSV + feedback ----
+def load_bundle(chapter, assignments_dir=ASSIGNMENTS, masters_dir=MASTERS):
+    """Return the verified bundle of an assignment named by its name or a unique prefix ("01").
+
+    Raises ClassroomError if it is missing, its checksum does not match, or its master's tests
+    have changed since it was built.
+    """
+    folder = pathlib.Path(assignments_dir)
+    names = sorted(p.parent.name for p in folder.glob("*/tests.json"))
+    if not chapter:
+        raise ClassroomError(f"Say which assignment to grade, one of {names or 'none yet'} "
+                             "(e.g. make grade CHAPTER=01 SUBMISSIONS=path/to/folder).")
+    matches = [n for n in names if n == chapter] or [n for n in names if n.startswith(chapter)]
+    if len(matches) != 1:
+        found = f"several match: {', '.join(matches)}" if matches else \
+            f"available: {', '.join(names) or 'none'}"
+        raise ClassroomError(f"No single assignment named {chapter!r} in {folder} ({found}). "
+                             f"{REBUILD_HINT}")
+    text = (folder / matches[0] / "tests.json").read_text(encoding="utf-8")
+    recorded = (folder / matches[0] / "tests.sha256").read_text().split()[:1] \
+        if (folder / matches[0] / "tests.sha256").exists() else []
+    if recorded != [_digest(text)]:
+        raise ClassroomError(f"{matches[0]}/tests.json does not match its checksum: it was "
+                             f"changed after it was built. {REBUILD_HINT}")
+    bundle = json.loads(text)
+    master = pathlib.Path(masters_dir) / f"{matches[0]}.ipynb"
+    if master.exists():
+        current = workbook.read_master(master)[3]
+        if [(q, [t["code"] for t in s["tests"]], s["points"]) for q, s in
+                current["questions"].items()] != [(q, [t["code"] for t in s["tests"]],
+                                                   s["points"]) for q, s in
+                                                  bundle["questions"].items()]:
+            raise ClassroomError(f"The tests in {master.name} changed since the assignment was "
+                                 f"built. {REBUILD_HINT}")
+    return bundle
+
+
+# ---- grade: submissions -> gradebook, feedback ----
 
 @dataclass
 class Outcome:
-    """The grade of one submitted file.
-
-    scores: {question: (points earned, points possible)}, empty unless status is "graded";
-    status: "graded", "timed out", "not a notebook", "corrupt" or "error"; reason: why, for the CSV;
-    seconds: wall time of its grading process.
-    """
+    """The grade of one submitted file (status: graded, timed out, not a notebook, corrupt)."""
     student: str
     file: str
     status: str
     reason: str = ""
     scores: dict = field(default_factory=dict)
-    public_feedback: str = ""
+    tests: dict = field(default_factory=dict)
+    flags: list = field(default_factory=list)
     seconds: float = 0.0
+    answers: dict = field(default_factory=dict)
 
     @property
     def total(self):
@@ -170,49 +198,10 @@ class Outcome:
         return sum(earned for earned, _ in self.scores.values())
 
 
-def find_assignment(chapter, assignments_dir=ASSIGNMENTS):
-    """Return (name, autograder zip) for an assignment name or a unique prefix of one ("01")."""
-    assignments_dir = pathlib.Path(assignments_dir)
-    names = sorted(p.parent.parent.name for p in assignments_dir.glob("*/autograder/*.zip"))
-    if not chapter:
-        raise ClassroomError(f"Say which assignment to grade, one of {names or 'none yet'} "
-                             "(e.g. make grade CHAPTER=01 SUBMISSIONS=path/to/folder).")
-    matches = [n for n in names if n == chapter] or [n for n in names if n.startswith(chapter)]
-    if len(matches) != 1:
-        found = (f"several match: {', '.join(matches)}" if matches
-                 else f"available: {', '.join(names) or 'none'}")
-        raise ClassroomError(f"No single assignment named {chapter!r} in {assignments_dir} "
-                             f"({found}). {REBUILD_HINT}")
-    zips = sorted((assignments_dir / matches[0] / "autograder").glob("*.zip"))
-    if len(zips) != 1:
-        raise ClassroomError(f"Expected one autograder zip in {assignments_dir / matches[0]}, "
-                             f"found {len(zips)}. {REBUILD_HINT}")
-    return matches[0], zips[0]
-
-
-def question_points(autograder):
-    """Return {question: points} from the test files in an autograder zip, in question order."""
-    points = {}
-    with zipfile.ZipFile(autograder) as bundle:
-        for name in bundle.namelist():
-            if name.startswith("tests/") and name.endswith(".py"):
-                tree = ast.parse(bundle.read(name).decode())
-                for node in tree.body:  # otter writes `test = {...}` as a plain literal
-                    target = node.targets[0] if isinstance(node, ast.Assign) else None
-                    if getattr(target, "id", "") == "test":
-                        test = ast.literal_eval(node.value)
-                        points[test["name"]] = test.get("points")
-    return dict(sorted(points.items(), key=lambda kv: _natural_key(kv[0])))
-
-
-def _natural_key(text):
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
-
-
 def check_submission(path):
     """Return None if `path` is a readable notebook, else (status, reason) saying what is wrong."""
     path = pathlib.Path(path)
-    if path.is_dir() or path.suffix != ".ipynb":
+    if path.is_dir() or path.suffix.lower() != ".ipynb":
         return "not a notebook", f"{path.name} is not a .ipynb notebook; ask for the .ipynb file"
     try:
         text = path.read_text(encoding="utf-8")
@@ -228,170 +217,75 @@ def check_submission(path):
     return None
 
 
-def _grade_in_child(name, submission, autograder, result_path, log_path, scratch):
-    """Grade one submission with otter and write an Outcome-like JSON (runs in its own process)."""
-    with open(log_path, "w") as log:
-        os.dup2(log.fileno(), 1)
-        os.dup2(log.fileno(), 2)
-    # Temporary files and the kernel's connection file go to a folder the parent deletes, even if
-    # this process is killed; one BLAS thread per submission, as several are graded side by side.
-    os.environ.update(TMPDIR=scratch, JUPYTER_RUNTIME_DIR=scratch, OPENBLAS_NUM_THREADS="1",
-                      OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    tempfile.tempdir = scratch
-    # Under its assignment's file name, as in the student's folder: the notebook's first cell,
-    # `otter.Notebook("<name>.ipynb")`, looks for that file.
-    own_copy = shutil.copy(submission, pathlib.Path(scratch) / f"{name}.ipynb")
-    from otter.run import main as otter_run
+def answer_sources(cells, bundle):
+    """Return {question: the source of the cells that define its answers} (for finding copies)."""
+    found = {}
+    for q, spec in bundle["questions"].items():
+        parts = [src for _, src in cells if submission.defined_names(src) & set(spec["answers"])]
+        if parts:
+            found[q] = "\n".join(parts)
+    return found
 
+
+def _grade_file(student, path, bundle, timeout, unsafe):
+    """Grade one notebook (runs in a fresh process of the grader's, never in the sandbox)."""
+    start = time.monotonic()
+    nb = nbformat.read(path, as_version=4)
+    cells = submission.code_cells(nb)
     try:
-        results = otter_run(own_copy, autograder=autograder, output_dir=None, no_logo=True)
-    except Exception as exc:  # whatever stops otter is reported in the gradebook, not raised
-        outcome = {"status": "error", "reason": _explain_failure(exc)}
-    else:
-        if results.catastrophic_error is not None:
-            outcome = {"status": "error", "reason": _explain_failure(results.catastrophic_error)}
-        else:
-            outcome = {"status": "graded", "reason": _cell_errors(results.notebook, submission),
-                       "scores": {q: [tf.score, tf.possible] for q, tf in results.results.items()},
-                       "public_feedback": results.summary(public_only=True),
-                       "full_feedback": results.summary()}
-    pathlib.Path(result_path).write_text(json.dumps(outcome, indent=1))
+        graded = submission.grade_cells(bundle, cells, limits(timeout), unsafe)
+    except SandboxError as exc:
+        graded = submission.Graded(status="error", notes=[f"the sandbox failed: {exc}"])
+    return {"student": student, "file": path.name, "status": graded.status,
+            "reason": "; ".join(graded.notes), "scores": graded.scores, "tests": graded.tests,
+            "flags": scan.flags_of(cells), "answers": answer_sources(cells, bundle),
+            "detail": graded.detail, "seconds": time.monotonic() - start}
 
 
-def _explain_failure(exc):
-    """Say in one line why otter could not grade a submission."""
-    kind = type(exc).__name__
-    if kind == "DeadKernelError":
-        return "the notebook's kernel died while running (a cell crashed Python or exited it)"
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else kind
-    if message.startswith("Received submission for assignment"):
-        return f"not a copy of this assignment's notebook ({message})"
-    return f"grading failed: {message if kind == 'OtterRuntimeError' else f'{kind}: {message}'}"
-
-
-def _cell_errors(executed, submission):
-    """Summarise the student's cells that raised (their tests decide the score; this says why)."""
-    own = {c.source for c in nbformat.read(submission, as_version=4).cells if c.cell_type == "code"}
-    notes = []
-    for cell in executed.cells:
-        if cell.cell_type != "code" or cell.source not in own:
-            continue  # cells otter added to run the tests
-        for out in cell.get("outputs", []):
-            if out.get("output_type") == "error":
-                first = cell.source.strip().splitlines()[0][:40] if cell.source.strip() else ""
-                notes.append(f"cell `{first}` raised {out['ename']}: {out['evalue']}"[:200])
-    return "; ".join(notes)
-
-
-def _kill_tree(pid):
-    """Kill a process and all its descendants (the notebook kernel runs in its own session)."""
-    try:
-        parent = psutil.Process(pid)
-        family = parent.children(recursive=True) + [parent]
-    except psutil.NoSuchProcess:
-        return
-    for proc in family:
-        try:
-            proc.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(family, timeout=10)
-
-
-def grade_submissions(name, autograder, paths, details_dir, timeout=DEFAULT_TIMEOUT,
-                      jobs=DEFAULT_JOBS):
-    """Grade files against an autograder zip, each in its own process, `jobs` at a time.
-
-    name: the assignment name; paths: the submitted files (bad ones get a status, not a grade);
-    details_dir: receives <student>.json (full results) and <student>.log (otter's output);
-    timeout: seconds of wall time per submission before it is stopped and scored 0.
-    Returns one Outcome per path, in the order given.
-    """
-    if timeout <= 0 or jobs < 1:
-        raise ClassroomError(f"timeout must be > 0 s and jobs >= 1 (got {timeout} and {jobs}).")
-    details_dir = pathlib.Path(details_dir)
-    details_dir.mkdir(parents=True, exist_ok=True)
-    students = _student_names(paths)
-    outcomes = {}
-    queue = []
-    for path, student in zip(paths, students):
-        problem = check_submission(path)
-        if problem:
-            outcomes[path] = Outcome(student, path.name, *problem)
-        else:
-            queue.append((path, student))
-
-    # A fork server imports otter once; each submission then runs in a fresh process forked from it.
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["otter.run"])
-    # Each submission's temporary files, removed when its process ends (whichever way it ends).
-    scratch_root = details_dir.parent / "running"
-    scratch_root.mkdir(exist_ok=True)
-    running = {}  # sentinel -> (process, path, student, start time, scratch folder)
-    try:
-        while queue or running:
-            while queue and len(running) < jobs:
-                path, student = queue.pop(0)
-                result_path = details_dir / f"{student}.json"
-                result_path.unlink(missing_ok=True)
-                scratch = tempfile.mkdtemp(prefix=f"{student}-", dir=scratch_root)
-                process = context.Process(target=_grade_in_child, daemon=False, args=(
-                    name, str(path.resolve()), str(pathlib.Path(autograder).resolve()),
-                    str(result_path), str(details_dir / f"{student}.log"), scratch))
-                process.start()
-                running[process.sentinel] = (process, path, student, time.monotonic(), scratch)
-            multiprocessing.connection.wait(list(running), timeout=0.5)
-            for sentinel, (process, path, student, start, scratch) in list(running.items()):
-                seconds = time.monotonic() - start
-                if process.is_alive() and seconds <= timeout:
-                    continue
-                if process.is_alive():
-                    _kill_tree(process.pid)
-                    outcomes[path] = Outcome(student, path.name, "timed out", (
-                        f"stopped after the time limit of {timeout:g} s; look for an endless loop "
-                        "or a very slow cell"))
-                else:
-                    outcomes[path] = _read_outcome(details_dir, student, path, process.exitcode)
-                outcomes[path].seconds = seconds
-                process.join()
-                shutil.rmtree(scratch, ignore_errors=True)
-                del running[sentinel]
-    finally:  # interrupted (Ctrl-C): leave no grading process or kernel behind
-        for process, *_, scratch in running.values():
-            _kill_tree(process.pid)
-            shutil.rmtree(scratch, ignore_errors=True)
-        shutil.rmtree(scratch_root, ignore_errors=True)
-    for outcome in outcomes.values():
-        _write_details(details_dir, outcome)
-    return [outcomes[path] for path in paths]
-
-
-def _student_names(paths):
+def student_names(paths):
     """File stems, or full file names where two files share a stem."""
     stems = [p.stem for p in paths]
     return [p.stem if stems.count(p.stem) == 1 else p.name for p in paths]
 
 
-def _read_outcome(details_dir, student, path, exitcode):
-    """Read the Outcome a grading process left in details_dir (or say that it left none)."""
-    result_path = details_dir / f"{student}.json"
-    if not result_path.exists():
-        return Outcome(student, path.name, "error",
-                       f"the grading process ended without a result (exit code {exitcode}); "
-                       f"see {details_dir.name}/{student}.log")
-    found = json.loads(result_path.read_text())
-    scores = {q: tuple(pair) for q, pair in found.get("scores", {}).items()}
-    return Outcome(student, path.name, found["status"], found.get("reason", ""), scores,
-                   found.get("public_feedback", ""))
+def grade_submissions(bundle, paths, details_dir, timeout=DEFAULT_TIMEOUT, jobs=DEFAULT_JOBS,
+                      unsafe=False):
+    """Grade files against a bundle, each in a fresh grading process and its own sandbox.
 
-
-def _write_details(details_dir, outcome):
-    """Add the row's status and reason to the instructor's <student>.json (kept for every file)."""
-    result_path = details_dir / f"{outcome.student}.json"
-    found = json.loads(result_path.read_text()) if result_path.exists() else {}
-    found.update(student=outcome.student, file=outcome.file, status=outcome.status,
-                 reason=outcome.reason, seconds=round(outcome.seconds, 1))
-    result_path.write_text(json.dumps(found, indent=1))
+    Returns one Outcome per path, in order, with copy flags added; writes details_dir/<student>.json.
+    """
+    if timeout <= 0 or jobs < 1:
+        raise ClassroomError(f"timeout must be > 0 s and jobs >= 1 (got {timeout} and {jobs}).")
+    if not unsafe and not bubblewrap():
+        raise ClassroomError(INSTALL_HINT)
+    details_dir = pathlib.Path(details_dir)
+    details_dir.mkdir(parents=True, exist_ok=True)
+    outcomes, futures = {}, {}
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["course_lib.grading.submission", "course_lib.workbook",
+                                    "autograd", "scipy.optimize"])
+    with ProcessPoolExecutor(max(1, jobs), mp_context=context, max_tasks_per_child=1) as pool:
+        for path, student in zip(paths, student_names(paths)):
+            problem = check_submission(path)
+            if problem:
+                outcomes[path] = Outcome(student, path.name, *problem)
+            else:
+                futures[path] = pool.submit(_grade_file, student, path, bundle, timeout, unsafe)
+        for path, future in futures.items():
+            try:
+                found = future.result()
+            except Exception as exc:  # the grading process itself failed: say so, go on
+                found = {"student": student_names(paths)[paths.index(path)], "file": path.name,
+                         "status": "error", "reason": f"grading failed: {type(exc).__name__}"}
+            (details_dir / f"{found['student']}.json").write_text(json.dumps(found, indent=1))
+            outcomes[path] = Outcome(**{k: v for k, v in found.items() if k != "detail"})
+    copied = scan.copies({o.student: o.answers for o in outcomes.values()},
+                         bundle.get("blanks", {}))
+    for outcome in outcomes.values():
+        outcome.flags += copied.get(outcome.student, [])
+        if unsafe:
+            outcome.flags.insert(0, UNSAFE_NOTE)
+    return [outcomes[path] for path in paths]
 
 
 def _points(x):
@@ -399,45 +293,49 @@ def _points(x):
 
 
 def write_gradebook(csv_path, outcomes, points):
-    """Write the gradebook: student, file, one column per question, total, possible, status."""
-    possible = sum(p for p in points.values() if p is not None)
+    """Write the gradebook: student, file, one column per question, total, status, flags."""
+    possible = sum(points.values())
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     with open(csv_path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(["student", "file", *points, "total", "possible", "status", "reason"])
+        writer.writerow(["student", "file", *points, "total", "possible", "status", "reason",
+                         "flags"])
         for o in outcomes:
-            per_question = [_points(o.scores.get(q, (0, None))[0]) for q in points]
-            writer.writerow([o.student, o.file, *per_question, _points(o.total), _points(possible),
-                             o.status, o.reason])
+            per_question = [_points(o.scores.get(q, (0,))[0]) for q in points]
+            writer.writerow([o.student, o.file, *per_question, _points(o.total),
+                             _points(possible), o.status, o.reason, "; ".join(o.flags)])
 
 
 def write_feedback(feedback_dir, name, outcome, points):
-    """Write the Markdown feedback handed back to one student (no hidden test is shown)."""
-    possible = sum(p for p in points.values() if p is not None)
+    """Write the feedback handed back to one student: scores and the grader's own messages."""
     lines = [f"# {name}: feedback for {outcome.student}", "",
-             f"Score: {_points(outcome.total)} / {_points(possible)} ({outcome.status})", ""]
+             f"Score: {_points(outcome.total)} / {_points(sum(points.values()))} "
+             f"({outcome.status})", ""]
     if outcome.reason:
         lines += [f"Note: {outcome.reason}", ""]
     lines += ["| question | score | out of |", "|---|---|---|"]
     lines += [f"| {q} | {_points(outcome.scores.get(q, (0,))[0])} | {_points(p)} |"
               for q, p in points.items()]
-    if outcome.public_feedback:
-        lines += ["", "## Public tests (the ones `grader.check` runs in your notebook)", "",
-                  "```text", outcome.public_feedback.strip(), "```"]
+    lines += ["", "## Tests", ""]
+    for q, results in outcome.tests.items():
+        public = [message for is_public, message in results if is_public]
+        hidden = [message for is_public, message in results if not is_public]
+        lines += [f"- {q} public test {i}/{len(public)}: {m}" for i, m in enumerate(public, 1)]
+        if hidden:
+            passed = sum(m == "passed" for m in hidden)
+            lines.append(f"- {q} hidden tests: {passed} of {len(hidden)} passed")
     lines += ["", "Hidden tests count towards the score; their code is not shown.", ""]
     feedback_dir.mkdir(parents=True, exist_ok=True)
     (feedback_dir / f"{outcome.student}.md").write_text("\n".join(lines), encoding="utf-8")
 
 
 def grade(chapter, submissions, assignments_dir=ASSIGNMENTS, out_dir=GRADES,
-          timeout=DEFAULT_TIMEOUT, jobs=DEFAULT_JOBS):
+          timeout=DEFAULT_TIMEOUT, jobs=DEFAULT_JOBS, unsafe=False):
     """Grade every file in a folder against one assignment; write the CSV and the feedback.
 
-    chapter: assignment name or unique prefix ("01"); submissions: a folder of returned files
-    (hidden files are skipped); out_dir: gets <name>.csv and <name>/{feedback,details}/.
     Returns (csv path, list of Outcome).
     """
-    name, autograder = find_assignment(chapter, assignments_dir)
+    bundle = load_bundle(chapter, assignments_dir)
     if not str(submissions).strip():
         raise ClassroomError("Say which folder to grade, e.g. make grade CHAPTER=01 "
                              "SUBMISSIONS=path/to/folder.")
@@ -448,19 +346,17 @@ def grade(chapter, submissions, assignments_dir=ASSIGNMENTS, out_dir=GRADES,
     paths = sorted(p for p in submissions.iterdir() if not p.name.startswith("."))
     if not paths:
         raise ClassroomError(f"{submissions} is empty; nothing to grade.")
+    name = bundle["name"]
     out_dir = pathlib.Path(out_dir)
-    shutil.rmtree(out_dir / name, ignore_errors=True)
-    points = question_points(autograder)
-    outcomes = grade_submissions(name, autograder, paths, out_dir / name / "details", timeout,
-                                 jobs)
+    points = {q: spec["points"] for q, spec in bundle["questions"].items()}
+    outcomes = grade_submissions(bundle, paths, out_dir / name / "details", timeout, jobs,
+                                 unsafe)
     csv_path = out_dir / f"{name}.csv"
     write_gradebook(csv_path, outcomes, points)
     for outcome in outcomes:
         write_feedback(out_dir / name / "feedback", name, outcome, points)
     return csv_path, outcomes
 
-
-# ---- command line ----
 
 def main(argv=None):
     """Run `assign` or `grade` from the command line; return the exit code."""
@@ -469,28 +365,28 @@ def main(argv=None):
     sub = parser.add_subparsers(dest="command", required=True)
     p_assign = sub.add_parser("assign", help="build dist/assignments/<name>/ for every master")
     p_assign.add_argument("masters", nargs="*", type=pathlib.Path,
-                          help=f"exercise masters (default: masters/{MASTER_GLOB})")
+                          help="exercise masters (default: every one in masters/)")
     p_assign.add_argument("--out", type=pathlib.Path, default=ASSIGNMENTS)
-    p_assign.add_argument("--no-run-tests", action="store_true",
-                          help="skip running each master's solutions against its tests")
-    p_assign.add_argument("--jobs", type=int, default=DEFAULT_JOBS)
     p_grade = sub.add_parser("grade", help="grade a folder of submissions into dist/grades/")
     p_grade.add_argument("chapter", help="assignment name or a unique prefix, e.g. 01")
     p_grade.add_argument("submissions", help="folder of returned notebooks")
     p_grade.add_argument("--assignments", type=pathlib.Path, default=ASSIGNMENTS)
     p_grade.add_argument("--out", type=pathlib.Path, default=GRADES)
     p_grade.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
-                         help="seconds per submission before it is stopped and scored 0")
+                         help="seconds per notebook (a cell or a test gets at most "
+                              f"{CELL_TIMEOUT:g})")
     p_grade.add_argument("--jobs", type=int, default=DEFAULT_JOBS)
+    p_grade.add_argument("--unsafe", action="store_true",
+                         help="grade without the bubblewrap sandbox (the gradebook says so)")
     args = parser.parse_args(argv)
     try:
         if args.command == "assign":
-            for a in assign(args.masters, args.out, not args.no_run_tests, args.jobs):
-                print(f"{a.name}: {a.student} and {a.autograder.name} ({a.seconds:.1f} s)")
+            for a in assign(args.masters, args.out):
+                print(f"{a.name}: {a.student} and {a.bundle.name} ({a.seconds:.1f} s)")
         else:
             start = time.perf_counter()
-            csv_path, outcomes = grade(args.chapter, args.submissions, args.assignments, args.out,
-                                       args.timeout, args.jobs)
+            csv_path, outcomes = grade(args.chapter, args.submissions, args.assignments,
+                                       args.out, args.timeout, args.jobs, args.unsafe)
             for o in outcomes:
                 note = f" - {o.reason}" if o.reason else ""
                 print(f"{o.student}: {_points(o.total)} ({o.status}, {o.seconds:.1f} s){note}")

@@ -123,10 +123,26 @@ def learner_copy(master):
     Returns:
         (notebook, checks) where checks is {"name": ..., "questions": {q: {"answers", "tests"}}}.
     """
+    nb, checks, _, _ = read_master(master)
+    return nb, checks
+
+
+def read_master(master):
+    """Read a master into the learner's copy, its public checks, a solved copy and every test.
+
+    Args:
+        master: path of an exercise master.
+    Returns:
+        (learner copy, checks, solved copy, bundle): the solved copy is the learner's copy with
+        the master's solutions in the answer cells; the bundle (for grading, never for learners)
+        is {"name", "setup": the set-up code, "questions": {q: {"points", "answers", "tests":
+        [{"code", "hidden"}]}}}.
+    """
     master = pathlib.Path(master)
     nb = nbformat.read(master, as_version=4)
     name = master.stem
-    cells, questions = [], {}
+    cells, questions, solved, bundle = [], {}, [], {}
+    setup = []
     question = region = None
     loader_added = intro_added = False
     for index, cell in enumerate(nb.cells):
@@ -142,10 +158,14 @@ def learner_copy(master):
                                         "previous question's END QUESTION.")
                 question = found.group(1)
                 questions[question] = {"answers": [], "tests": []}
+                points = re.search(r"^points:\s*([\d.]+)", text, flags=re.MULTILINE)
+                bundle[question] = {"points": float(points.group(1)) if points else 1.0,
+                                    "answers": [], "tests": []}
             elif text == "# END QUESTION":
                 if not question:
                     raise WorkbookError(f"{where}: END QUESTION without BEGIN QUESTION.")
                 cells.append(_new_cell("code", f'check("{question}")', f"check-{question}"))
+                solved.append(cells[-1])
                 question = None
             elif text in ("# BEGIN SOLUTION", "# BEGIN TESTS"):
                 region = text.split()[-1].lower()
@@ -153,8 +173,11 @@ def learner_copy(master):
                 region = None
             continue
         if region == "tests":
-            if cell.cell_type == "code" and cell.source.splitlines()[:1] != ["# HIDDEN"]:
+            hidden = cell.source.splitlines()[:1] == ["# HIDDEN"]
+            if cell.cell_type == "code" and not hidden:
                 questions[question]["tests"].append(cell.source)
+            if cell.cell_type == "code":
+                bundle[question]["tests"].append({"code": cell.source, "hidden": hidden})
             continue
         source = cell.source
         if region == "solution" and cell.cell_type == "code":
@@ -163,21 +186,31 @@ def learner_copy(master):
         elif cell.cell_type == "code" and not question and not loader_added:
             source = f"{source}\n\n{LOADER.format(name=name)}"
             loader_added = True
+        if cell.cell_type == "code" and not question:
+            setup.append(cell.source)
         if cell.cell_type == "markdown" and not intro_added:
             source = f"{source}\n\n{HOW_TO.format(name=name)}"
             intro_added = True
         copy = _new_cell(cell.cell_type, source, cell.get("id") or f"cell-{index}",
                          dict(cell.get("metadata", {})))
         cells.append(copy)
+        solved.append(_new_cell(cell.cell_type, cell.source, copy.id, dict(copy.metadata))
+                      if region == "solution" and cell.cell_type == "code" else copy)
     if question or region:
         raise WorkbookError(f"{master.name} ends inside a question or a marked region.")
     for q, spec in questions.items():
         if not spec["answers"] or not spec["tests"]:
             raise WorkbookError(f"{master.name}, {q}: needs solution lines that define an answer "
                                 "and at least one public test.")
-    out = nbformat.v4.new_notebook(cells=cells, metadata=dict(nb.metadata))
-    out.nbformat_minor = max(nb.nbformat_minor, 5)
-    return out, {"name": name, "questions": questions}
+    for q, spec in bundle.items():
+        spec["answers"] = questions[q]["answers"]
+    copies = []
+    for content in (cells, solved):
+        out = nbformat.v4.new_notebook(cells=content, metadata=dict(nb.metadata))
+        out.nbformat_minor = max(nb.nbformat_minor, 5)
+        copies.append(out)
+    return (copies[0], {"name": name, "questions": questions}, copies[1],
+            {"name": name, "setup": "\n\n".join(setup), "questions": bundle})
 
 
 def _comparable(nb):

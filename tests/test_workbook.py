@@ -1,6 +1,6 @@
 """Tests of the learner's exercise notebooks (course_lib.workbook) and their checks (feedback).
 
-Truth comes from outside the generator: the masters' own marker cells (read with test_classroom's
+Truth comes from outside the generator: the masters' own marker cells (read with master_text's
 separate parser), kernels that run the learner copies, blank as committed and with the masters'
 solutions pasted in, and answers that are wrong on purpose.
 """
@@ -14,7 +14,7 @@ import pytest
 
 from course_lib import feedback, workbook
 from execute_notebooks import execute
-from test_classroom import master_parts, secret_needles, shows, strings_in
+from master_text import master_parts, secret_needles, shows, strings_in
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 MASTERS = sorted((ROOT / "masters").glob("[0-9][0-9]_*_exercises.ipynb"))
