@@ -400,6 +400,9 @@ def ordinary(assigned, workdir):
                    folder / "e_crash_in_q1.ipynb")
     nbformat.write(_replace(solved(FIXTURE), "slope = 3 * 2.0 ** 2", "slope = 1 / 0"),
                    folder / "f_raises.ipynb")
+    nbformat.write(_replace(solved(FIXTURE), "def dsin(x):",
+                            "def dsin(x):\n    raise ValueError('text-of-the-student-4411')"),
+                   folder / "i_raises_in_q2.ipynb")
     (folder / "g_essay.txt").write_text("My answers are in the email.")
     (folder / "h_truncated.ipynb").write_text('{"cells": [{"cell_type": "code", "sou')
     (folder / ".ipynb_checkpoints").mkdir()
@@ -437,6 +440,15 @@ def test_a_loop_or_a_crash_costs_only_its_question_and_names_the_cell(ordinary):
         row = rows[name]
         assert (row["q1"], row["q2"]) == ("0", "3"), (name, row)
         assert re.search(r"cell \d+ " + reason, row["reason"]), (name, row["reason"])
+
+
+@needs_bwrap
+def test_feedback_shows_the_graders_messages_not_the_students_output(ordinary):
+    _, rows, out = ordinary
+    assert (rows["i_raises_in_q2"]["q1"], rows["i_raises_in_q2"]["q2"]) == ("2", "0")
+    feedback = (out / FIXTURE.stem / "feedback" / "i_raises_in_q2.md").read_text()
+    assert "q2 public test 1/1: failed: error: your code raised ValueError" in feedback
+    assert "text-of-the-student-4411" not in feedback
 
 
 @needs_bwrap

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from course_lib.grading import wire
 from course_lib.grading.student_side import ASSERT_HOOK
-from course_lib.grading.sandbox import SandboxError
+from course_lib.grading.sandbox import SandboxError, TimedOut
 
 BUILTIN_EXCEPTIONS = {name: value for name, value in vars(builtins).items()
                       if isinstance(value, type) and issubclass(value, BaseException)}
@@ -119,13 +119,17 @@ class RemoteFunction(wire.Handle):
                    "kwargs": {k: wire.encode(v, k, references=refer) for k, v in kwargs.items()}}
         self.sandbox.send(message)
         reply = self.sandbox.receive(self.deadline)
+        error = reply.get("error") or []
+        if reply.get("op") == "done" and error[:1] == ["CellTimeout"]:
+            raise TimedOut(f"{self.label} ran past the test's time limit")
         if reply.get("op") != "result":
             raise SandboxError("the submission's side broke the grading protocol")
-        if "error" in reply:
-            kind, text = (list(reply["error"]) + ["", ""])[:2]
-            raise BUILTIN_EXCEPTIONS.get(kind, SubmissionError)(f"{kind}: {text}"
-                                                                 if kind not in BUILTIN_EXCEPTIONS
-                                                                 else text)
+        if error:
+            kind, text = (list(error) + ["", ""])[:2]
+            exc = BUILTIN_EXCEPTIONS.get(kind, SubmissionError)(
+                text if kind in BUILTIN_EXCEPTIONS else f"{kind}: {text}")
+            exc.kind = kind  # what the feedback may show: the type, not the student's text
+            raise exc
         return _live(wire.decode(reply.get("value")), self.sandbox, self.deadline, self.tools)
 
 
@@ -183,6 +187,8 @@ def judge(test, number, values, tools, sandbox, deadline):
     except SandboxError:
         raise
     except Exception as exc:  # any error while judging fails the assertion, with its type
+        if hasattr(exc, "kind"):  # raised by the submission's code: its text is not shown
+            return f"error: your code raised {exc.kind}"
         return f"error: {type(exc).__name__}: {exc}"[:300]
     return ""
 
