@@ -4,12 +4,19 @@ One entry point, ``minimize(f, x0, method=...)``, returns an ``OptimizeResult`` 
 names plus a per-iteration ``history``. Derivatives come from ``course_lib`` (the reverse-mode tape)
 unless the caller passes ``jac``, ``hess`` or ``hessp``. Every method stops when the gradient norm
 ``||grad f(x)||_2`` falls to ``gtol``: a small step alone never counts as success, because a stalled
-method takes small steps far from a minimum. Chapter 5 introduces the module.
+method takes small steps far from a minimum. When a run stops short, the message says why: f
+unbounded below, f not finite beyond x, f noisy, or rounding; at a small problem's solution the
+Hessian is checked for a saddle point. The line searches are in course_lib/linesearch.py, the
+search directions in course_lib/directions.py. Chapter 5 introduces the module.
 """
 import math
 import time
 
 import numpy as np
+
+from .directions import (bfgs_update, lbfgs_direction, modified_newton_direction,  # noqa: F401
+                         truncated_cg)
+from .linesearch import NonFiniteError, backtracking_line_search, wolfe_line_search  # noqa: F401
 
 METHODS = ("gd", "adam", "newton", "bfgs", "lbfgs", "newton-cg")
 
@@ -22,6 +29,8 @@ _OPTIONS = {
     "lbfgs": {"m": 10},
     "newton-cg": {"cg_maxiter": None},
 }
+UNBOUNDED = 1e100  # f below -UNBOUNDED is taken as "unbounded below"
+CURVATURE_CHECK_SIZE = 100  # at a solution with at most this many entries the Hessian is checked
 _DEFAULT_MAXITER = {"gd": 20_000, "adam": 20_000, "newton": 1_000, "bfgs": 1_000,
                     "lbfgs": 1_000, "newton-cg": 1_000}
 
@@ -51,10 +60,6 @@ class OptimizeResult(dict):
                 f"message={self.get('message')!r})")
 
 
-class NonFiniteError(ArithmeticError):
-    """Signals that f, its gradient or its Hessian came out non-finite (inf or nan). Chapter 5."""
-
-
 # ---- the objective: f and its derivatives, counted ----
 
 class _Objective:
@@ -63,13 +68,15 @@ class _Objective:
     def __init__(self, f, jac, hess, hessp):
         self.f, self.jac, self.hess_fn, self.hessp_fn = f, jac, hess, hessp
         self.nfev = self.njev = self.nhev = 0
+        self.nonfinite = 0  # evaluations where f or its gradient came out inf or nan
         self._value_and_grad = None
         self._hess_at = None  # (x, hess(x)): newton-cg with only hess reuses it for every product
 
     def value(self, x):
         self.nfev += 1
-        out = self.f(x) if self.jac is not True else self.f(x)[0]
-        return _scalar(out)
+        out = _scalar(self.f(x) if self.jac is not True else self.f(x)[0])
+        self.nonfinite += not math.isfinite(out)
+        return out
 
     def value_and_grad(self, x):
         self.nfev += 1
@@ -88,6 +95,7 @@ class _Objective:
             raise ValueError(f"the gradient has shape {g.shape} but x has shape {x.shape}; jac "
                              "must return one partial derivative per entry of x")
         if not (math.isfinite(value) and np.all(np.isfinite(g))):
+            self.nonfinite += 1
             raise NonFiniteError(f"f = {value:.6g} or its gradient is not finite")
         return value, g
 
@@ -132,215 +140,6 @@ def _scalar(value):
     return float(arr.reshape(()))
 
 
-# ---- line searches ----
-
-def backtracking_line_search(value, x, p, f0, g0, alpha=1.0, c1=1e-4, shrink=0.5, max_evals=60):
-    """Find a step length with sufficient decrease (Armijo) by shrinking a trial step.
-
-    Args: value(x) -> float; x, p: (d,) point and descent direction; f0, g0: f and gradient at x;
-    alpha: first trial step. Returns (alpha, f(x + alpha p)), or None if no step decreases f.
-    Non-finite trial values count as "too long" and shrink the step. The test compares values of
-    f, so it cannot see decreases below f's rounding error: gradient descent then cannot reduce
-    ||grad f|| much below sqrt(machine epsilon) times the scale of f. Chapter 5.
-    """
-    slope = float(g0 @ p)
-    if not slope < 0:
-        raise ValueError(f"p is not a descent direction (g.p = {slope:.3g} >= 0)")
-    for _ in range(max_evals):
-        f_new = value(x + alpha * p)
-        if math.isfinite(f_new) and f_new <= f0 + c1 * alpha * slope:
-            return alpha, f_new
-        alpha *= shrink
-    return None
-
-
-def wolfe_line_search(value_and_grad, x, p, f0, g0, alpha=1.0, c1=1e-4, c2=0.9, max_evals=40):
-    """Find a step length satisfying the strong Wolfe conditions (Nocedal & Wright, Alg. 3.5-3.6).
-
-    Sufficient decrease f(x + a p) <= f0 + c1 a g0.p and curvature |g(x + a p).p| <= c2 |g0.p|.
-    Brackets an acceptable step by growing the trial step, then shrinks the bracket with safeguarded
-    cubic interpolation. A trial point where f or the gradient is non-finite counts as "too long".
-    Args: value_and_grad(x) -> (float, (d,) array); x, p: (d,); f0, g0: f and gradient at x;
-    alpha: first trial step. Returns (alpha, f, g) at the accepted point, or None when no step
-    satisfies even sufficient decrease within max_evals evaluations. Chapter 5.
-    """
-    d0 = float(g0 @ p)
-    if not d0 < 0:
-        raise ValueError(f"p is not a descent direction (g.p = {d0:.3g} >= 0)")
-    evals = 0
-    best = None  # the lowest point with sufficient decrease, used if the curvature test never holds
-
-    def phi(a):
-        nonlocal evals, best
-        evals += 1
-        try:
-            fa, ga = value_and_grad(x + a * p)
-        except NonFiniteError:
-            return math.inf, None, math.nan
-        if fa <= f0 + c1 * a * d0 and (best is None or fa < best[1]):
-            best = (a, fa, ga)
-        return fa, ga, float(ga @ p)
-
-    def zoom(lo, f_lo, d_lo, hi, f_hi, d_hi):
-        while evals < max_evals:
-            a = _interpolate(lo, f_lo, d_lo, hi, f_hi, d_hi)
-            fa, ga, da = phi(a)
-            if not math.isfinite(fa) or fa > f0 + c1 * a * d0 or fa >= f_lo:
-                hi, f_hi, d_hi = a, fa, da
-            else:
-                if abs(da) <= -c2 * d0:
-                    return a, fa, ga
-                if da * (hi - lo) >= 0:
-                    hi, f_hi, d_hi = lo, f_lo, d_lo
-                lo, f_lo, d_lo = a, fa, da
-            if abs(hi - lo) <= 1e-16 * max(abs(lo), 1e-300):
-                break
-        return None
-
-    a_prev, f_prev, d_prev = 0.0, f0, d0
-    while evals < max_evals:
-        fa, ga, da = phi(alpha)
-        if not math.isfinite(fa) or fa > f0 + c1 * alpha * d0 or (evals > 1 and fa >= f_prev):
-            found = zoom(a_prev, f_prev, d_prev, alpha, fa, da)
-            break
-        if abs(da) <= -c2 * d0:
-            return alpha, fa, ga
-        if da >= 0:
-            found = zoom(alpha, fa, da, a_prev, f_prev, d_prev)
-            break
-        a_prev, f_prev, d_prev = alpha, fa, da
-        alpha = 4.0 * alpha
-    else:
-        found = None
-    if found is not None:
-        return found
-    return best
-
-
-def _interpolate(lo, f_lo, d_lo, hi, f_hi, d_hi):
-    """Return the minimiser of the cubic through both ends, kept inside the bracket's middle 80%."""
-    width = hi - lo
-    a = None
-    if all(math.isfinite(v) for v in (f_lo, d_lo, f_hi, d_hi)):
-        d1 = d_lo + d_hi - 3 * (f_lo - f_hi) / (lo - hi)
-        disc = d1 * d1 - d_lo * d_hi
-        if disc >= 0:
-            d2 = math.copysign(math.sqrt(disc), hi - lo)
-            denom = d_hi - d_lo + 2 * d2
-            if denom != 0:
-                a = hi - (hi - lo) * (d_hi + d2 - d1) / denom
-    elif math.isfinite(f_hi) and math.isfinite(f_lo):
-        denom = 2 * (f_hi - f_lo - d_lo * width)
-        if denom > 0:
-            a = lo - d_lo * width * width / denom
-    low, high = sorted((lo + 0.1 * width, hi - 0.1 * width))
-    if a is None or not math.isfinite(a) or not low <= a <= high:
-        a = lo + 0.5 * width
-    return a
-
-
-# ---- quasi-Newton updates ----
-
-def bfgs_update(H, s, y):
-    """Return the BFGS update of an inverse-Hessian approximation, which satisfies H_new y = s.
-
-    H_new = (I - rho s y^T) H (I - rho y s^T) + rho s s^T with rho = 1 / (y.s) (the secant
-    condition; Nocedal & Wright eq. 6.17). Args: H (d, d) symmetric positive definite;
-    s = x_new - x, y = g_new - g, both (d,), with y.s > 0. Returns a new (d, d) array. Chapter 5.
-    """
-    ys = float(y @ s)
-    if not ys > 0:
-        raise ValueError(f"BFGS needs y.s > 0 (got {ys:.3g}); a Wolfe line search guarantees it")
-    rho = 1.0 / ys
-    Hy = H @ y
-    return (H + (rho * rho * (y @ Hy) + rho) * np.outer(s, s)
-            - rho * (np.outer(Hy, s) + np.outer(s, Hy)))
-
-
-def lbfgs_direction(g, s_list, y_list, gamma=None):
-    """Return -H g for the L-BFGS inverse Hessian built from stored pairs (two-loop recursion).
-
-    H is the result of applying ``bfgs_update`` for each (s, y) pair, oldest first, to gamma * I;
-    gamma defaults to s.y / y.y of the newest pair (Nocedal & Wright, Alg. 7.4 and eq. 7.20).
-    Costs O(m d) time and memory for m pairs instead of O(d^2). Args: g (d,); s_list, y_list: lists
-    of (d,) arrays, oldest first. Returns (d,). Chapter 5.
-    """
-    q = np.array(g, dtype=float)
-    rhos = [1.0 / float(y @ s) for s, y in zip(s_list, y_list)]
-    alphas = []
-    for s, y, rho in zip(reversed(s_list), reversed(y_list), reversed(rhos)):
-        a = rho * float(s @ q)
-        q -= a * y
-        alphas.append(a)
-    if gamma is None:
-        gamma = float(s_list[-1] @ y_list[-1]) / float(y_list[-1] @ y_list[-1]) if s_list else 1.0
-    r = gamma * q
-    for s, y, rho, a in zip(s_list, y_list, rhos, reversed(alphas)):
-        b = rho * float(y @ r)
-        r += (a - b) * s
-    return -r
-
-
-# ---- Newton directions ----
-
-def modified_newton_direction(H, g, beta=1e-3):
-    """Return -(H + tau I)^{-1} g with the smallest tau >= 0 (doubling) making H + tau I definite.
-
-    Where H is positive definite tau = 0 and this is the Newton step; where H is indefinite the
-    shift turns it into a descent direction (Nocedal & Wright, Alg. 3.3). Args: H (d, d), g (d,).
-    Returns (p, tau). Chapter 5.
-    """
-    min_diag = float(np.min(np.diag(H)))
-    tau = 0.0 if min_diag > 0 else beta - min_diag
-    eye = np.eye(len(g))
-    for _ in range(100):
-        try:
-            L = np.linalg.cholesky(H + tau * eye)
-        except np.linalg.LinAlgError:
-            tau = max(2.0 * tau, beta)
-            continue
-        z = _solve_triangular(L, -g, lower=True)
-        return _solve_triangular(L.T, z, lower=False), tau
-    raise NonFiniteError("could not make the Hessian positive definite by shifting it")
-
-
-def _solve_triangular(L, b, lower):
-    from scipy.linalg import solve_triangular
-    return solve_triangular(L, b, lower=lower)
-
-
-def truncated_cg(hessp, g, tol, maxiter):
-    """Approximately solve H p = -g by conjugate gradients using only products H v.
-
-    Stops when ||H p + g|| <= tol, after maxiter products, or on negative curvature d.H d <= 0,
-    where it returns the step so far (or, at the first product, -g scaled by g.g / |g.H g|): a
-    descent direction either way (Nocedal & Wright, Alg. 7.1). Args: hessp(v) -> (d,); g (d,).
-    Returns (p, n_products).
-    Chapter 5.
-    """
-    z = np.zeros_like(g)
-    r = g.copy()
-    d = -r
-    rr = float(r @ r)
-    for j in range(maxiter):
-        Hd = hessp(d)
-        dHd = float(d @ Hd)
-        if dHd <= np.finfo(float).eps * float(d @ d):
-            if j > 0:
-                return z, j + 1
-            # Steepest descent, scaled by the curvature's size so that a unit step is sensible.
-            return -g * (rr / max(abs(dHd), np.finfo(float).tiny)), 1
-        a = rr / dHd
-        z = z + a * d
-        r = r + a * Hd
-        rr_new = float(r @ r)
-        if math.sqrt(rr_new) <= tol:
-            return z, j + 1
-        d = -r + (rr_new / rr) * d
-        rr = rr_new
-    return z, maxiter
-
-
 # ---- the driver ----
 
 def minimize(f, x0, method="bfgs", jac=None, hess=None, hessp=None, gtol=1e-5, maxiter=None,
@@ -361,17 +160,23 @@ def minimize(f, x0, method="bfgs", jac=None, hess=None, hessp=None, gtol=1e-5, m
         search compares f values, so a gtol far below sqrt(1e-16) times the scale of the
         gradient may be out of its reach; it then runs to maxiter.
       options: method settings: gd {alpha0}, adam {lr, beta1, beta2, eps}, lbfgs {m},
-        newton-cg {cg_maxiter (default 20 d)}.
+        newton-cg {cg_maxiter (default 20 d)}; "maxiter" and "gtol" may be given here too, as
+        scipy.optimize.minimize takes them.
       callback: called as callback(x) with a copy of each new iterate (to record the path).
     Returns an OptimizeResult. The run stops early with success False, and the last good iterate,
-    when the line search cannot decrease f or when f or a derivative becomes non-finite.
-    Chapter 5.
+    when the line search cannot decrease f (the message says why: f unbounded below, f not
+    finite beyond x, f noisy, or rounding) or when f or a derivative becomes non-finite. At a
+    solution with at most 100 entries the Hessian is checked: a negative eigenvalue (a saddle
+    point) is reported in the message and in ``min_curvature``. Chapter 5.
     """
     method = str(method).lower()
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
     opts = dict(_OPTIONS[method])
-    for key, val in (options or {}).items():
+    options = dict(options or {})
+    gtol = options.pop("gtol", gtol)
+    maxiter = options.pop("maxiter", maxiter)
+    for key, val in options.items():
         if key not in opts:
             known = ", ".join(opts) or "none"
             raise ValueError(f"method {method!r} has no option {key!r}; its options: {known}")
@@ -400,8 +205,16 @@ def minimize(f, x0, method="bfgs", jac=None, hess=None, hessp=None, gtol=1e-5, m
     run = _Run(obj, x, fx, g, callback)
     step = {"gd": _gd, "adam": _adam, "newton": _newton, "bfgs": _bfgs, "lbfgs": _lbfgs,
             "newton-cg": _newton_cg}[method]
-    message = step(run, gtol, maxiter, **opts)
-    return run.result(method, message, gtol)
+    with np.errstate(all="ignore"):  # overflow and nan are detected and reported below
+        try:
+            message = step(run, gtol, maxiter, **opts)
+        except _Stop as stop:
+            message = str(stop)
+        return run.result(method, message, gtol)
+
+
+class _Stop(Exception):
+    """Ends a run early; the message says why."""
 
 
 class _Run:
@@ -428,17 +241,59 @@ class _Run:
         h["grad_norm"].append(float(np.linalg.norm(g_new)))
         h["step"].append(step)
         h["time"].append(time.perf_counter() - self.start)
+        self.obj.nonfinite = 0  # counted again for the next line search
         if self.callback is not None:
             self.callback(x_new.copy())
+        if f_new < -UNBOUNDED:
+            raise _Stop(f"f is unbounded below: it fell to {f_new:.3g} as ||x|| grew to "
+                        f"{np.linalg.norm(x_new):.3g}; the problem has no minimum (check the "
+                        "sign of f, or add a penalty or bounds)")
 
     def result(self, method, message, gtol):
-        success = self.gnorm <= gtol
+        success = self.gnorm <= gtol and message is None
         if message is None:
             message = ("gradient norm below gtol" if success else "maximum iterations reached")
+        curvature = self.curvature() if success else None
+        if curvature is not None and curvature < 0:
+            message += (f", but the Hessian there has a negative eigenvalue ({curvature:.3g}): "
+                        "x is a saddle point, not a minimum; start elsewhere, or step along the "
+                        "eigenvector of negative curvature")
         return OptimizeResult(
             x=self.x, fun=self.fx, jac=self.g, nit=self.nit, nfev=self.obj.nfev,
             njev=self.obj.njev, nhev=self.obj.nhev, success=bool(success), message=message,
-            method=method, history={k: np.array(v) for k, v in self.history.items()})
+            method=method, min_curvature=curvature,
+            history={k: np.array(v) for k, v in self.history.items()})
+
+    def curvature(self):
+        """The Hessian's smallest eigenvalue at x (small problems only; not counted in nhev)."""
+        if self.x.size > CURVATURE_CHECK_SIZE:
+            return None
+        counted = self.obj.nhev
+        try:
+            H = self.obj.hess(self.x)
+        except Exception:  # f's Hessian may be out of reach (a black-box f with its own jac)
+            return None
+        finally:
+            self.obj.nhev = counted
+        eigenvalues = np.linalg.eigvalsh((H + H.T) / 2)
+        scale = max(1.0, float(np.max(np.abs(eigenvalues))))
+        return float(eigenvalues[0]) if eigenvalues[0] < -1e-8 * scale else \
+            float(max(eigenvalues[0], 0.0))
+
+    def stuck(self):
+        """Say why the line search found no step that decreases f."""
+        if self.obj.nonfinite:
+            return ("the line search could not decrease f: beyond x, f or its gradient is not "
+                    f"finite (inf or nan at {self.obj.nonfinite} of its trial points): f may be "
+                    "undefined there (the log or square root of a negative number?); start "
+                    "elsewhere, or reparametrise so that every x is valid")
+        again = [self.obj.value(self.x) for _ in range(2)]
+        if any(v != self.fx for v in again):
+            spread = max(abs(v - self.fx) for v in again)
+            return (f"the line search could not decrease f: f is noisy (evaluated again at the "
+                    f"same x it changes by {spread:.3g}); a line search needs the same f at the "
+                    "same x: fix the randomness (a seed, a fixed minibatch) or use 'adam'")
+        return _LINE_SEARCH_FAILED
 
 
 _LINE_SEARCH_FAILED = ("the line search could not decrease f: the gradient norm is above gtol, "
@@ -456,7 +311,7 @@ def _gd(run, gtol, maxiter, alpha0):
         p = -run.g
         found = backtracking_line_search(run.obj.value, run.x, p, run.fx, run.g, alpha=alpha)
         if found is None:
-            return _LINE_SEARCH_FAILED
+            return run.stuck()
         alpha, _ = found
         x_new = run.x + alpha * p
         try:
@@ -488,6 +343,8 @@ def _adam(run, gtol, maxiter, lr, beta1, beta2, eps):
 
 def _wolfe_step(run, p, alpha=1.0):
     """Line-search along p from the current iterate and accept the point; False on failure."""
+    if not (np.all(np.isfinite(p)) and float(run.g @ p) < 0):
+        raise _Stop(_non_finite("the search direction is not finite or not downhill", run))
     found = wolfe_line_search(run.obj.value_and_grad, run.x, p, run.fx, run.g, alpha=alpha)
     if found is None:
         return False
@@ -504,7 +361,7 @@ def _newton(run, gtol, maxiter):
         except NonFiniteError as err:
             return _non_finite(err, run)
         if not _wolfe_step(run, p):
-            return _LINE_SEARCH_FAILED
+            return run.stuck()
     return None
 
 
@@ -519,7 +376,7 @@ def _bfgs(run, gtol, maxiter):
             alpha = 1.0
         x, g = run.x, run.g
         if not _wolfe_step(run, p, alpha):
-            return _LINE_SEARCH_FAILED
+            return run.stuck()
         s, y = run.x - x, run.g - g
         ys = float(y @ s)
         if ys > 1e-12 * float(np.linalg.norm(y) * np.linalg.norm(s)):
@@ -540,7 +397,7 @@ def _lbfgs(run, gtol, maxiter, m):
             alpha = 1.0 / run.gnorm  # a first step of unit length, as L-BFGS-B takes
         x, g = run.x, run.g
         if not _wolfe_step(run, p, alpha):
-            return _LINE_SEARCH_FAILED
+            return run.stuck()
         s, y = run.x - x, run.g - g
         if float(y @ s) > 1e-12 * float(np.linalg.norm(y) * np.linalg.norm(s)):
             s_list.append(s)
@@ -561,5 +418,5 @@ def _newton_cg(run, gtol, maxiter, cg_maxiter):
         except NonFiniteError as err:
             return _non_finite(err, run)
         if not _wolfe_step(run, p):
-            return _LINE_SEARCH_FAILED
+            return run.stuck()
     return None

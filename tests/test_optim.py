@@ -154,7 +154,9 @@ def test_newton_cg_with_only_hess_evaluates_it_once_per_iteration():
     res = minimize(so.rosen, START_2D, method="newton-cg", jac=so.rosen_der, hess=hess)
     ref = minimize(so.rosen, START_2D, method="newton-cg", jac=so.rosen_der,
                    hessp=so.rosen_hess_prod)
-    assert res.success and len(calls) == res.nit < res.nhev
+    # One call per iteration, and one more at the solution for the curvature check (which nhev,
+    # the count of the method's own Hessian work, leaves out).
+    assert res.success and len(calls) == res.nit + 1 and res.nit < res.nhev
     np.testing.assert_allclose(res.x, ref.x, atol=1e-8)
 
 
@@ -356,3 +358,77 @@ def test_adam_stops_on_non_finite_with_last_good_iterate():
     assert "learning rate" in res.message
     assert np.isfinite(res.fun) and res.x[0] <= 3
     assert res.fun == _bowl_with_hole(res.x)
+
+
+# ---- why a run stops: unbounded, not finite, noisy, a saddle (closed forms) ----
+
+LINE_SEARCH_METHODS = ("gd", "newton", "bfgs", "lbfgs", "newton-cg")
+
+
+@pytest.mark.parametrize("method", LINE_SEARCH_METHODS)
+def test_an_unbounded_function_is_reported_as_unbounded(method):
+    # x^2 - y^2 has no minimum: it falls without bound along y.
+    res = minimize(lambda z: z[0] ** 2 - z[1] ** 2, np.array([1.0, 0.5]), method=method)
+    assert not res.success
+    assert res.message.startswith("f is unbounded below"), res.message
+    assert res.fun < -1e100
+
+
+@pytest.mark.parametrize("method", ("bfgs", "lbfgs", "newton-cg"))
+def test_a_function_undefined_beyond_the_minimum_is_reported_as_not_finite(method):
+    # sum(sqrt(z)) is smallest at the edge z = 0 of its domain; past it numpy gives nan.
+    res = minimize(lambda z: np.sum(np.sqrt(z)), np.array([1.0, 2.0]), method=method)
+    assert not res.success
+    assert "not finite" in res.message and "rounding" not in res.message, res.message
+
+
+@pytest.mark.parametrize("method", ("bfgs", "lbfgs", "newton-cg"))
+def test_a_noisy_function_is_reported_as_noisy(method):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((1000, 5))
+    y = X @ rng.standard_normal(5) + 0.5 * rng.standard_normal(1000)
+
+    def minibatch_loss(w):  # a fresh minibatch at every call
+        rows = rng.integers(0, 1000, 32)
+        return np.mean((X[rows] @ w - y[rows]) ** 2)
+    res = minimize(minibatch_loss, np.zeros(5), method=method)
+    assert not res.success and "f is noisy" in res.message, res.message
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_saddle_point_is_named_in_the_message(method):
+    # x^2 - y^2 + y^4/4 from (1, 0): the gradient's y part is 0 on y = 0, so every method walks to
+    # the saddle at the origin, whose Hessian is diag(2, -2); the minima are at (0, +-sqrt 2).
+    f = lambda z: z[0] ** 2 - z[1] ** 2 + z[1] ** 4 / 4
+    res = minimize(f, np.array([1.0, 0.0]), method=method)
+    assert res.success and abs(res.x[1]) == 0
+    assert res.min_curvature == pytest.approx(-2.0, abs=1e-6)
+    assert "saddle point" in res.message
+    res = minimize(f, np.array([1.0, 0.5]), method=method, gtol=1e-7, maxiter=50_000)
+    assert res.success and abs(abs(res.x[1]) - np.sqrt(2)) < 1e-5
+    assert res.min_curvature == pytest.approx(2.0, abs=1e-4)  # diag(2, 3 y^2 - 2) = diag(2, 4)
+    assert res.message == "gradient norm below gtol"
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.floats(0.5, 5.0), min_size=2, max_size=6), st.integers(0, 5),
+       st.floats(-5.0, -0.5))
+def test_min_curvature_is_the_smallest_eigenvalue_at_a_saddle(positive, where, negative):
+    # f = sum(d_i x_i^2) / 2 with one negative d_k, started with x_k = 0: the run stops at the
+    # origin, a saddle whose Hessian is diag(d).
+    d = np.array(positive)
+    k = where % len(d)
+    d[k] = negative
+    x0 = np.ones(len(d))
+    x0[k] = 0.0
+    res = minimize(lambda x: 0.5 * np.sum(d * x * x), x0, method="bfgs")
+    assert res.success and res.min_curvature == pytest.approx(negative, rel=1e-9)
+
+
+def test_maxiter_and_gtol_may_be_given_as_scipy_options():
+    f = lambda z: np.sum((z - 1.0) ** 4)
+    by_keyword = minimize(f, np.array([3.0, -2.0]), method="lbfgs", gtol=1e-3, maxiter=7)
+    by_option = minimize(f, np.array([3.0, -2.0]), method="lbfgs",
+                         options={"gtol": 1e-3, "maxiter": 7})
+    assert by_keyword.nit == by_option.nit <= 7
+    np.testing.assert_array_equal(by_keyword.x, by_option.x)
