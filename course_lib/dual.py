@@ -31,8 +31,9 @@ import numbers
 import numpy as np
 
 from . import batching
-from .nesting import COMPLEX_REFUSED, NUMBERS, ArrayMethods, new_tag, shape_of, top_tag
-from .rules import handler_for, no_rule
+from .nesting import (COMPLEX_REFUSED, NUMBERS, ArrayMethods, dtype_of, is_complex, new_tag,
+                      shape_of, top_tag)
+from .rules import complexes, handler_for, no_rule
 from .rules.elementwise import OPERATORS, PIECEWISE_CONSTANT, UFUNC_PARTIALS, defjvp
 from .rules.products import matmul
 from .rules.structural import getitem
@@ -110,6 +111,10 @@ class Dual(ArrayMethods):
     @property
     def shape(self):
         return _shape(self.primal)
+
+    @property
+    def dtype(self):
+        return dtype_of(self.primal)
 
     def __len__(self):
         if not self.shape:
@@ -268,7 +273,7 @@ def _primal(x, tag):
 
 
 def _is_constant_operand(x):
-    return (isinstance(x, (numbers.Real, np.ndarray, np.generic))
+    return (isinstance(x, (numbers.Number, np.ndarray, np.generic))
             or (hasattr(x, "__array_ufunc__") and not isinstance(x, (str, bytes))))
 
 
@@ -309,6 +314,8 @@ def _apply_ufunc(ufunc, inputs, tag):
     if partials is None or len(inputs) != 1:
         return _without_partials(ufunc, inputs, tag)
     x = inputs[0].primal  # a unary ufunc reached this dual: the input is ours, the shape is kept
+    if ufunc is np.absolute and is_complex(x):
+        return complexes.absolute(inputs[0])
     out = OPERATORS.get(ufunc, ufunc)(x)
     return _make(out, partials[0](out, x) * inputs[0].tangent, tag)
 
@@ -342,6 +349,8 @@ def _without_partials(ufunc, inputs, tag):
         return matmul(*inputs)
     if ufunc in PIECEWISE_CONSTANT:
         return ufunc(*[_primal(x, tag) for x in inputs])
+    if ufunc is np.conjugate:
+        return complexes.conjugate(inputs[0])
     raise no_rule(f"numpy.{ufunc.__name__}")
 
 
@@ -362,6 +371,8 @@ def _check_input(x, name="x"):
 def _split(out, tag, fname="f"):
     """Read (value, tangent) off a function's result for the computation ``tag``."""
     if type(out) is Dual and out._tag == tag:
+        if is_complex(out.primal):
+            raise TypeError(f"{fname} returned a complex value: {COMPLEX_REFUSED}")
         return out.primal, out.tangent
     if isinstance(out, (tuple, list)):
         parts = [_split(o, tag, fname) for o in out]

@@ -27,6 +27,8 @@ import operator
 
 import numpy as np
 
+from ..nesting import is_complex
+
 __all__ = ["defjvp", "UFUNC_PARTIALS", "PIECEWISE_CONSTANT", "OPERATORS"]
 
 UFUNC_PARTIALS = {}
@@ -109,14 +111,25 @@ UFUNC_PARTIALS[np.radians] = UFUNC_PARTIALS[np.deg2rad]  # the same functions un
 UFUNC_PARTIALS[np.degrees] = UFUNC_PARTIALS[np.rad2deg]
 
 # ---- kinks (conventions in the module docstring) ----
+
+def _real(ufunc, x, y):
+    """1, or the error for an ordering of complex numbers (numpy's is by real part first)."""
+    if is_complex(x) or is_complex(y):
+        raise TypeError(f"numpy.{ufunc.__name__} orders complex numbers, which has no derivative; "
+                        "compare real values (np.real, np.abs) instead")
+    return 1.0
+
+
 defjvp(np.absolute,    lambda out, x: np.sign(x))
 defjvp(np.fabs,        lambda out, x: np.sign(x))
-defjvp(np.maximum,     lambda out, x, y: (x > y) + 0.5 * (x == y),
+defjvp(np.maximum,     lambda out, x, y: _real(np.maximum, x, y) * (x > y) + 0.5 * (x == y),
                        lambda out, x, y: (y > x) + 0.5 * (x == y))
-defjvp(np.minimum,     lambda out, x, y: (x < y) + 0.5 * (x == y),
+defjvp(np.minimum,     lambda out, x, y: _real(np.minimum, x, y) * (x < y) + 0.5 * (x == y),
                        lambda out, x, y: (y < x) + 0.5 * (x == y))
-defjvp(np.fmax,        *UFUNC_PARTIALS[np.maximum])
-defjvp(np.fmin,        *UFUNC_PARTIALS[np.minimum])
+defjvp(np.fmax,        lambda out, x, y: _real(np.fmax, x, y) * (x > y) + 0.5 * (x == y),
+                       *UFUNC_PARTIALS[np.maximum][1:])
+defjvp(np.fmin,        lambda out, x, y: _real(np.fmin, x, y) * (x < y) + 0.5 * (x == y),
+                       *UFUNC_PARTIALS[np.minimum][1:])
 
 # ---- piecewise constant: derivative zero, the result is a plain value ----
 PIECEWISE_CONSTANT = frozenset({
