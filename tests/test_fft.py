@@ -258,3 +258,26 @@ def test_complex_input_and_complex_output_are_refused_with_the_reason():
         grad(lambda z: np.sum(np.abs(np.fft.fftn(z, axes=(0, 0)))))(np.ones((2, 2)))
     with pytest.raises(TypeError, match="numpy.maximum orders complex numbers"):
         grad(lambda z: np.sum(np.abs(np.maximum(np.fft.fft(z), 0.0))))(np.ones(3))
+
+
+COMPLEX_ARITHMETIC = {  # real functions of real x through complex arithmetic
+    "z ** 2.5": lambda m, x: m.sum(m.real((x[:2] + 1j * x[2:]) ** 2.5)),
+    "1 / z": lambda m, x: m.sum(m.imag(1 / (x[:2] + 1j * x[2:]))),
+    "z / w": lambda m, x: m.sum(m.real((x[:2] + 1j) / (x[2:] - 2j * x[:2]))),
+    "|exp(i x) x + x|": lambda m, x: m.sum(m.abs(m.exp(1j * x) * x + x[::-1])),
+    "conj, sums and products": lambda m, x: m.sum(m.real(m.conj(x * 1j + x[0]) * (x - 1j)) ** 2),
+    "sqrt": lambda m, x: m.sum(m.abs(m.sqrt(x + 0.5j))),
+    "scalars": lambda m, x: m.abs((x[0] + 1j * x[1]) * (2 - 1j) * x[2]) + m.real((x[3] * 1j) ** 2),
+}
+
+
+@pytest.mark.parametrize("name", list(COMPLEX_ARITHMETIC))
+def test_complex_arithmetic_in_both_modes_to_second_order_against_autograd(name):
+    def f(m):
+        return lambda x: COMPLEX_ARITHMETIC[name](m, x)
+    x = np.array([0.3, -1.2, 0.7, 2.0])
+    want = autograd.grad(f(anp))(x)
+    np.testing.assert_allclose(grad(f(np))(x), want, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(jvp(f(np), x, x)[1], want @ x, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(hessian(f(np))(x), autograd.hessian(f(anp))(x), rtol=1e-10,
+                               atol=1e-13)
