@@ -59,17 +59,43 @@ def _operator(ufunc, reflected=False):
     """The method for a Python operator (``+``, ``*``, ...): the ufunc's rule, applied directly.
 
     The common case in scalar loops, a number or a dual of the same computation on the other
-    side, goes straight to the rule; anything else goes through ``_binary``'s checks.
+    side, goes straight to the rule; anything else goes through ``_binary``'s checks. Duals with
+    Python float parts and a Python number or such a dual on the other side take the one scalar
+    fast path: ``_apply_binary``'s arithmetic, with the same partials from the one table, minus
+    the checks arrays need (it earns its place in benchmarks/bench_dual.py, row "RK4 loop:
+    derivative by Dual"; tests/test_dual.py checks it against ``_apply_binary``).
     """
+    compute = OPERATORS[ufunc]
+
     def method(self, other):
-        if other.__class__ in NUMBERS or other.__class__ is Dual and other._tag == self._tag:
+        x, cls = self.primal, other.__class__
+        if x.__class__ is float and self.tangent.__class__ is float:  # the scalar fast path
+            if cls is float or cls is int:
+                if reflected:
+                    out = compute(other, x)
+                    tangent = UFUNC_PARTIALS[ufunc][1](out, other, x) * self.tangent
+                else:
+                    out = compute(x, other)
+                    tangent = UFUNC_PARTIALS[ufunc][0](out, x, other) * self.tangent
+                d = _new(Dual)
+                d.primal, d.tangent, d._tag = out, tangent, self._tag
+                return d
+            if (cls is Dual and other._tag == self._tag and other.primal.__class__ is float
+                    and other.tangent.__class__ is float):  # not reflected: Python calls
+                y = other.primal                           # __add__ between two Duals
+                out = compute(x, y)
+                dx, dy = UFUNC_PARTIALS[ufunc]
+                d = _new(Dual)
+                d.primal, d._tag = out, self._tag
+                d.tangent = dx(out, x, y) * self.tangent + dy(out, x, y) * other.tangent
+                return d
+        if cls in NUMBERS or cls is Dual and other._tag == self._tag:
             if reflected:
                 return _apply_binary(ufunc, other, self, self._tag)
             return _apply_binary(ufunc, self, other, self._tag)
         return _binary(ufunc, other, self, self) if reflected else _binary(ufunc, self, other, self)
     method.__name__ = f"__{'r' if reflected else ''}{ufunc.__name__}__"
     return method
-
 
 
 class Dual(ArrayMethods):
@@ -179,6 +205,9 @@ class Dual(ArrayMethods):
         return _binary(np.matmul, other, self, self)
 
     def __neg__(self):
+        x = self.primal
+        if x.__class__ is float and self.tangent.__class__ is float:  # the scalar fast path
+            return _make(-x, UFUNC_PARTIALS[np.negative][0](-x, x) * self.tangent, self._tag)
         return _apply_ufunc(np.negative, (self,), self._tag)
 
     def __pos__(self):
