@@ -34,7 +34,8 @@ from . import batching
 from .nesting import (COMPLEX_REFUSED, NUMBERS, ArrayMethods, dtype_of, is_complex, new_tag,
                       shape_of, top_tag)
 from .rules import complexes, handler_for, no_rule
-from .rules.elementwise import OPERATORS, PIECEWISE_CONSTANT, UFUNC_PARTIALS, defjvp
+from .rules.elementwise import (BILINEAR, LINEAR, OPERATORS, PIECEWISE_CONSTANT, UFUNC_PARTIALS,
+                                defjvp)
 from .rules.products import matmul
 from .rules.structural import getitem
 
@@ -66,17 +67,22 @@ def _operator(ufunc, reflected=False):
     derivative by Dual"; tests/test_dual.py checks it against ``_apply_binary``).
     """
     compute = OPERATORS[ufunc]
+    linear, bilinear = ufunc in LINEAR, ufunc in BILINEAR
 
     def method(self, other):
         x, cls = self.primal, other.__class__
         if x.__class__ is float and self.tangent.__class__ is float:  # the scalar fast path
-            if cls is float or cls is int:
-                if reflected:
+            if cls is float or cls is int:  # a constant: its tangent is zero (for + and -,
+                if reflected:               # -0.0, the exact additive identity of floats)
                     out = compute(other, x)
-                    tangent = UFUNC_PARTIALS[ufunc][1](out, other, x) * self.tangent
+                    tangent = (compute(-0.0, self.tangent) if linear else
+                               compute(other, self.tangent) if bilinear else
+                               UFUNC_PARTIALS[ufunc][1](out, other, x) * self.tangent)
                 else:
                     out = compute(x, other)
-                    tangent = UFUNC_PARTIALS[ufunc][0](out, x, other) * self.tangent
+                    tangent = (compute(self.tangent, -0.0) if linear else
+                               compute(self.tangent, other) if bilinear else
+                               UFUNC_PARTIALS[ufunc][0](out, x, other) * self.tangent)
                 d = _new(Dual)
                 d.primal, d.tangent, d._tag = out, tangent, self._tag
                 return d
@@ -84,10 +90,15 @@ def _operator(ufunc, reflected=False):
                     and other.tangent.__class__ is float):  # not reflected: Python calls
                 y = other.primal                           # __add__ between two Duals
                 out = compute(x, y)
-                dx, dy = UFUNC_PARTIALS[ufunc]
+                if linear:  # + and -: the operation on the tangents
+                    tangent = compute(self.tangent, other.tangent)
+                elif bilinear:  # *: the product rule
+                    tangent = compute(self.tangent, y) + compute(x, other.tangent)
+                else:
+                    dx, dy = UFUNC_PARTIALS[ufunc]
+                    tangent = dx(out, x, y) * self.tangent + dy(out, x, y) * other.tangent
                 d = _new(Dual)
-                d.primal, d._tag = out, self._tag
-                d.tangent = dx(out, x, y) * self.tangent + dy(out, x, y) * other.tangent
+                d.primal, d.tangent, d._tag = out, tangent, self._tag
                 return d
         if cls in NUMBERS or cls is Dual and other._tag == self._tag:
             if reflected:

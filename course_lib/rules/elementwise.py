@@ -29,7 +29,7 @@ import numpy as np
 
 from ..nesting import is_complex
 
-__all__ = ["defjvp", "UFUNC_PARTIALS", "PIECEWISE_CONSTANT", "OPERATORS"]
+__all__ = ["defjvp", "UFUNC_PARTIALS", "PIECEWISE_CONSTANT", "OPERATORS", "LINEAR", "BILINEAR"]
 
 UFUNC_PARTIALS = {}
 
@@ -141,6 +141,12 @@ PIECEWISE_CONSTANT = frozenset({
 # Python's operators compute the same numbers as these ufuncs, and on Python floats ten times faster
 # (a ufunc call costs about a microsecond): both modes compute primals with them, which keeps
 # scalar loops fast (benchmarks: "RK4 loop: derivative by Dual", "RK4 grad (tape)").
+# add and subtract are linear, multiply bilinear: the tangent of two tangents' operands is then
+# the operation itself on the tangents (the linear and product rules of ``Primitive.tangent``),
+# which Dual's scalar fast path uses instead of calling both partials ("RK4 loop: derivative by
+# Dual"); tests/test_dual.py checks it gives the partials' numbers bit for bit.
+LINEAR = frozenset({np.add, np.subtract})
+BILINEAR = frozenset({np.multiply})
 OPERATORS = {np.add: operator.add, np.subtract: operator.sub, np.multiply: operator.mul,
              np.true_divide: operator.truediv, np.power: operator.pow, np.negative: operator.neg,
              np.remainder: operator.mod}
