@@ -9,15 +9,11 @@ float number: an int or bool output is piecewise constant, a complex one is outs
 import numpy as np
 
 from . import batching
-from .dual import jvp_many
+from .forward import jvp_many
 from .nesting import COMPLEX_REFUSED, is_complex, is_plain, new_tag, plain, shape_of, tag_of
 from .tape import Tape, Traced, backward
 
 __all__ = ["grad", "value_and_grad", "vjp", "jacrev", "hessian", "hvp", "hvp_reverse"]
-
-
-
-
 
 
 # ---- arguments as trees: arrays, or tuples/lists/dicts of them ------------------------------

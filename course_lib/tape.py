@@ -266,16 +266,12 @@ class Traced(ArrayMethods):
 # ---- helpers shared by every rule -----------------------------------------------------------
 
 
-
 _primal = plain  # the plain value inside every layer (for masks and branches)
 
 
 def _strip(x, tag):
     """The value inside ``x`` if it is traced with ``tag``, else ``x`` itself (a constant)."""
     return x.value if isinstance(x, Traced) and x._tag == tag else x
-
-
-
 
 
 # ---- recording an operation -----------------------------------------------------------------
@@ -356,10 +352,6 @@ def _without_partials(ufunc, tag, inputs):
     if ufunc is np.conjugate:
         return complexes.conjugate(inputs[0])
     raise no_rule(f"numpy.{ufunc.__name__}")
-
-
-
-
 
 
 # ---- the backward pass ----------------------------------------------------------------------
