@@ -390,6 +390,7 @@ def _without_partials(ufunc, inputs, tag):
     if ufunc is np.matmul:
         return matmul(*inputs)
     if ufunc in PIECEWISE_CONSTANT:
+        complexes.check_constant(ufunc, inputs)
         return ufunc(*[_primal(x, tag) for x in inputs])
     if ufunc is np.conjugate:
         return complexes.conjugate(inputs[0])

@@ -99,8 +99,10 @@ def record_linear(tape, prim, args, params, ours, parents, out=None):
 
 
 def _transposer(prim, k, args, params):
-    if prim.multilinear:  # the other factors are needed; this one's value is not
-        args = list(args)
+    if prim.multilinear:  # the other factors are needed (conjugated if complex: the transpose for
+        # the real inner product of a product by w is the product by conj(w)); this one's value
+        # is not
+        args = [np.conj(a) if is_complex(a) else a for a in args]
         args[k] = Abstract(shape_of(args[k]), dtype_of(args[k]))
     return lambda g: prim.transpose(k, g, *args, **params)
 

@@ -348,6 +348,7 @@ def _without_partials(ufunc, tag, inputs):
     """Piecewise-constant ufuncs give a plain result (nothing is recorded); the conjugate has its
     rule in ``rules.complexes``; others have no rule."""
     if ufunc in PIECEWISE_CONSTANT:
+        complexes.check_constant(ufunc, inputs)
         return ufunc(*[_strip(a, tag) for a in inputs])
     if ufunc is np.conjugate:
         return complexes.conjugate(inputs[0])

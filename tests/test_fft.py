@@ -281,3 +281,43 @@ def test_complex_arithmetic_in_both_modes_to_second_order_against_autograd(name)
     np.testing.assert_allclose(jvp(f(np), x, x)[1], want @ x, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(hessian(f(np))(x), autograd.hessian(f(anp))(x), rtol=1e-10,
                                atol=1e-13)
+
+
+A34 = (np.random.default_rng(10).standard_normal((3, 4))
+       + 1j * np.random.default_rng(11).standard_normal((3, 4)))
+PRODUCTS_AND_NORMS = {  # products with complex factors (conjugated in their transposes), norms
+    "complex matrix @ x": lambda m, x: m.sum(m.real(A34 @ x) ** 2 + m.imag(A34 @ x) ** 3),
+    "fft(x) @ fft(x reversed)": lambda m, x: m.real(m.fft.fft(x) @ m.fft.fft(x[::-1])),
+    "einsum with a complex factor": lambda m, x: m.sum(m.abs(m.einsum("ij,j->i", A34, x * x))),
+    "dot of two spectra": lambda m, x: m.imag(m.dot(m.fft.fft(x), m.fft.ifft(x) * 1j)),
+    "vdot conjugates its first argument": lambda m, x: m.real(m.vdot(A34[0] * x, m.fft.fft(x))),
+    "norm of a spectrum": lambda m, x: m.linalg.norm(m.fft.rfft(x)),
+    "norm of a complex matrix": lambda m, x: m.linalg.norm(m.outer(m.fft.fft(x), x)),
+    "var of a spectrum": lambda m, x: m.var(m.fft.fft(x)) + m.std(m.fft.fft(x * x)),
+}
+
+
+@pytest.mark.parametrize("name", list(PRODUCTS_AND_NORMS))
+def test_products_and_norms_of_complex_values_against_numpy_and_autograd(name):
+    def f(m):
+        return lambda x: PRODUCTS_AND_NORMS[name](m, x)
+    x = np.array([0.3, -1.2, 0.7, 2.0])
+    np.testing.assert_allclose(jvp(f(np), x, x)[0], f(np)(x), rtol=1e-14)  # numpy's own value
+    ours = grad(f(np))(x)
+    h = 1e-6
+    fd = [(f(np)(x + h * e) - f(np)(x - h * e)) / (2 * h) for e in np.eye(4)]
+    np.testing.assert_allclose(ours, fd, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(jvp(f(np), x, x)[1], ours @ x, rtol=1e-12)
+    if not name.startswith(("var", "norm of a complex", "vdot")):  # autograd's var and norm
+        # are not written for complex values, and vdot has no rule there
+        np.testing.assert_allclose(ours, autograd.grad(f(anp))(x), rtol=1e-12)
+        np.testing.assert_allclose(hessian(f(np))(x), autograd.hessian(f(anp))(x), rtol=1e-9,
+                                   atol=1e-12)
+
+
+def test_what_has_no_derivative_for_complex_values_is_refused():
+    with pytest.raises(TypeError, match="linalg.inv of a complex matrix"):
+        grad(lambda x: np.real(np.sum(np.linalg.inv(np.outer(x, x) * 1j + np.eye(2)))))(
+            np.ones(2))
+    with pytest.raises(TypeError, match="numpy.sign of a complex value"):
+        jvp(lambda x: np.real(np.sign(x * 1j)), np.ones(2), np.ones(2))

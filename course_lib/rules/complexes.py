@@ -25,7 +25,7 @@ import numpy as np
 from ..nesting import dtype_of, is_complex, plain
 from .primitive import Primitive, bind, shape_of
 
-__all__ = ["REAL", "IMAG", "CONJ", "ABS", "absolute", "conjugate", "FUNCTIONS"]
+__all__ = ["REAL", "IMAG", "CONJ", "ABS", "absolute", "conjugate", "check_constant", "FUNCTIONS"]
 
 
 def _real_dtype(z):
@@ -55,6 +55,13 @@ def absolute(z):
 def conjugate(z):
     """``conj(z)``: a real value is its own conjugate."""
     return bind(CONJ, z) if is_complex(z) else z
+
+
+def check_constant(ufunc, inputs):
+    """Raise for ``np.sign`` of a complex value, ``z / |z|``: not piecewise constant there."""
+    if ufunc is np.sign and is_complex(inputs[0]):
+        raise TypeError("numpy.sign of a complex value is z / |z|, which is not piecewise "
+                        "constant; write z / np.abs(z) to differentiate it")
 
 
 def _real(val):
