@@ -44,7 +44,7 @@ def _abs_jvp(ts, out, z):
     return np.real(np.conj(z) * ts[0]) * ((1.0 - zero) / (out + zero))
 
 
-ABS = Primitive("abs of complex", np.abs, jvp=_abs_jvp)
+ABS = Primitive("abs complex", np.abs, jvp=_abs_jvp)
 
 
 def absolute(z):
