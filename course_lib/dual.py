@@ -26,9 +26,8 @@ innermost computation) handles it and treats the others as constants, whose own 
 arithmetic inside. That keeps nested derivatives apart (no perturbation confusion) and lets a
 ``Dual`` hold the tape's traced values (forward-over-reverse) or sit inside them.
 
-The transformations ``derivative``, ``jvp`` and ``jacfwd`` are in ``course_lib.forward`` and can
-be imported from here too. A complex value may occur inside a computation (an FFT of a real
-signal); complex parts of a ``Dual`` built by hand, like complex inputs, are refused.
+``derivative``, ``jvp`` and ``jacfwd`` are in ``course_lib.forward`` (importable from here too).
+Complex values may occur inside a computation (an FFT), never as the parts of a hand-built Dual.
 """
 import numbers
 
@@ -62,11 +61,16 @@ def _operator(ufunc, reflected=False):
     """The method for a Python operator (``+``, ``*``, ...): the ufunc's rule, applied directly.
 
     The common case in scalar loops, a number or a dual of the same computation on the other
-    side, goes straight to the rule; anything else goes through ``_binary``'s checks. Duals with
-    Python float parts and a Python number or such a dual on the other side take the one scalar
-    fast path: ``_apply_binary``'s arithmetic, with the same partials from the one table, minus
-    the checks arrays need (it earns its place in benchmarks/bench_dual.py, row "RK4 loop:
-    derivative by Dual"; tests/test_dual.py checks it against ``_apply_binary``).
+    side, goes straight to the rule; anything else goes through ``_binary``'s checks.
+
+    Duals with Python float parts, against a Python number or such a dual, take the one scalar
+    fast path: ``_apply_binary``'s numbers without the checks arrays need. ``/``, ``**`` and ``%``
+    call their partials in the one table (which holds the conventions: ``x**0`` at 0, ``0**y``);
+    ``+`` and ``-`` are linear and ``*`` bilinear (``rules.elementwise.LINEAR``, ``BILINEAR``),
+    so their tangent is the operation itself on the tangents, a constant's tangent being zero
+    (``-0.0`` for ``+`` and ``-``: the exact additive identity of floats). The benchmark row
+    "RK4 loop: derivative by Dual" (benchmarks/bench_dual.py) justifies it; tests/test_dual.py
+    checks it against ``_apply_binary`` bit for bit.
     """
     compute = OPERATORS[ufunc]
     linear, bilinear = ufunc in LINEAR, ufunc in BILINEAR
@@ -74,8 +78,8 @@ def _operator(ufunc, reflected=False):
     def method(self, other):
         x, cls = self.primal, other.__class__
         if x.__class__ is float and self.tangent.__class__ is float:  # the scalar fast path
-            if cls is float or cls is int:  # a constant: its tangent is zero (for + and -,
-                if reflected:               # -0.0, the exact additive identity of floats)
+            if cls is float or cls is int:  # a constant
+                if reflected:
                     out = compute(other, x)
                     tangent = (compute(-0.0, self.tangent) if linear else
                                compute(other, self.tangent) if bilinear else
@@ -88,13 +92,14 @@ def _operator(ufunc, reflected=False):
                 d = _new(Dual)
                 d.primal, d.tangent, d._tag = out, tangent, self._tag
                 return d
+            # two duals (never reflected: Python calls __add__ between two Duals)
             if (cls is Dual and other._tag == self._tag and other.primal.__class__ is float
-                    and other.tangent.__class__ is float):  # not reflected: Python calls
-                y = other.primal                           # __add__ between two Duals
+                    and other.tangent.__class__ is float):
+                y = other.primal
                 out = compute(x, y)
-                if linear:  # + and -: the operation on the tangents
+                if linear:
                     tangent = compute(self.tangent, other.tangent)
-                elif bilinear:  # *: the product rule
+                elif bilinear:  # the product rule
                     tangent = compute(self.tangent, y) + compute(x, other.tangent)
                 else:
                     dx, dy = UFUNC_PARTIALS[ufunc]
@@ -305,13 +310,9 @@ def _flatten(args):
     return out
 
 
-def _is_ours(x, tag):
-    return type(x) is Dual and x._tag == tag
-
-
 def _primal(x, tag):
     """The primal of a dual of this computation; any other value is a constant, returned as is."""
-    return x.primal if _is_ours(x, tag) else x
+    return x.primal if type(x) is Dual and x._tag == tag else x
 
 
 def _is_constant_operand(x):

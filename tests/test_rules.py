@@ -139,6 +139,7 @@ NONLINEAR = {
                         np.stack([A3, A3.T + np.eye(3)])),
     "eigh vectors of a stack": (lambda m, a: m.linalg.eigh(a + m.swapaxes(a, -1, -2))[1] ** 2,
                                 np.stack([A3, A3.T + np.eye(3)])),
+    "abs of a complex value": (lambda m, a: m.abs(a[:, :2] @ m.array([1.0, 2.0j]) + a), A3),
     "max over an axis": (lambda m, a: m.max(a, axis=1), A3),
     "min of all": (lambda m, a: m.min(a), A3),
 }
