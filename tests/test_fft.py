@@ -321,3 +321,15 @@ def test_what_has_no_derivative_for_complex_values_is_refused():
             np.ones(2))
     with pytest.raises(TypeError, match="numpy.sign of a complex value"):
         jvp(lambda x: np.real(np.sign(x * 1j)), np.ones(2), np.ones(2))
+
+
+def test_every_transform_autograd_differentiates_has_a_rule_here():
+    """numpy.fft coverage, against the list of HIPS autograd's own rules (autograd/numpy/fft.py)."""
+    import autograd.numpy.fft as autograd_fft
+    from autograd.core import primitive_vjps
+
+    from course_lib.rules import FUNCTIONS
+    theirs = {name for name in dir(np.fft) if not name.startswith("_")
+              and getattr(autograd_fft, name, None) in primitive_vjps}
+    assert len(theirs) == 14
+    assert {name for name in theirs if getattr(np.fft, name) not in FUNCTIONS} == set()
