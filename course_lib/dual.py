@@ -65,10 +65,11 @@ def _operator(ufunc, reflected=False):
 
     Duals with Python float parts, against a Python number or such a dual, take the one scalar
     fast path: ``_apply_binary``'s numbers without the checks arrays need. ``/``, ``**`` and ``%``
-    call their partials in the one table (which holds the conventions: ``x**0`` at 0, ``0**y``);
-    ``+`` and ``-`` are linear and ``*`` bilinear (``rules.elementwise.LINEAR``, ``BILINEAR``),
-    so their tangent is the operation itself on the tangents, a constant's tangent being zero
-    (``-0.0`` for ``+`` and ``-``: the exact additive identity of floats). The benchmark row
+    call their partials in the one table (which holds the conventions: ``x**0`` at 0, ``0**y``),
+    as do ``+`` and ``-`` with a constant; ``+`` and ``-`` are linear and ``*`` bilinear
+    (``rules.elementwise.LINEAR``, ``BILINEAR``), so between two duals their tangent is the
+    operation itself on the tangents, and a product with a constant is the product of the
+    tangent with it. The benchmark row
     "RK4 loop: derivative by Dual" (benchmarks/bench_dual.py) justifies it; tests/test_dual.py
     checks it against ``_apply_binary`` bit for bit.
     """
@@ -81,13 +82,11 @@ def _operator(ufunc, reflected=False):
             if cls is float or cls is int:  # a constant
                 if reflected:
                     out = compute(other, x)
-                    tangent = (compute(-0.0, self.tangent) if linear else
-                               compute(other, self.tangent) if bilinear else
+                    tangent = (compute(other, self.tangent) if bilinear else
                                UFUNC_PARTIALS[ufunc][1](out, other, x) * self.tangent)
                 else:
                     out = compute(x, other)
-                    tangent = (compute(self.tangent, -0.0) if linear else
-                               compute(self.tangent, other) if bilinear else
+                    tangent = (compute(self.tangent, other) if bilinear else
                                UFUNC_PARTIALS[ufunc][0](out, x, other) * self.tangent)
                 d = _new(Dual)
                 d.primal, d.tangent, d._tag = out, tangent, self._tag

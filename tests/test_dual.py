@@ -422,8 +422,8 @@ def test_defjvp_adds_a_rule_for_both_modes_and_checks_arity(monkeypatch):
 # ---- the scalar fast path of the Python operators gives the rule path's numbers ---------------
 
 EDGE_FLOATS = st.sampled_from([0.0, -0.0, 1.0, -1.0, 2.0, -2.0, 0.5, 3.0, 1e-300, 1e300])
-FLOATS = st.one_of(EDGE_FLOATS, st.floats(-1e3, 1e3, allow_nan=False),
-                   st.integers(-3, 3))  # ints too: x ** 0 and 0 ** y with an integer
+OPERANDS = st.one_of(EDGE_FLOATS, st.floats(-1e3, 1e3, allow_nan=False),
+                     st.integers(-3, 3))  # ints too: x ** 0 and 0 ** y with an integer
 
 
 def _same(fast, slow):
@@ -440,10 +440,11 @@ def _outcome(fn):
         return err
 
 
-@given(st.sampled_from(["+", "-", "*", "/", "**", "%"]), FLOATS, FLOATS,
-       st.floats(-2, 2, allow_nan=False), st.floats(-2, 2, allow_nan=False),
-       st.sampled_from(["dual op dual", "dual op number", "number op dual"]))
-def test_the_scalar_fast_path_gives_the_rule_tables_numbers(op, a, b, ta, tb, kind):
+TANGENTS = st.one_of(st.sampled_from([0.0, -0.0, 1.0, -1.0]), st.floats(-2, 2, allow_nan=False))
+
+
+def _both_paths(op, kind, a, b, ta, tb):
+    """(the operator's result, the rule path's) for ``a op b`` with a dual on the ``kind`` sides."""
     import operator
 
     from course_lib import dual
@@ -458,10 +459,34 @@ def test_the_scalar_fast_path_gives_the_rule_tables_numbers(op, a, b, ta, tb, ki
     with np.errstate(all="ignore"):
         fast = _outcome(lambda: python(left, right))  # the operator: the fast path
         slow = _outcome(lambda: dual._apply_binary(ufunc, left, right, tag))  # the rule path
+    return fast, slow
+
+
+OPS = ["+", "-", "*", "/", "**", "%"]
+KINDS = ["dual op dual", "dual op number", "number op dual"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("op", OPS)
+@given(OPERANDS, OPERANDS, TANGENTS, TANGENTS)
+def test_the_scalar_fast_path_gives_the_rule_tables_numbers(op, kind, a, b, ta, tb):
+    fast, slow = _both_paths(op, kind, a, b, ta, tb)
     assert _same(fast, slow), (fast, slow)
 
 
-@given(FLOATS, st.floats(-2, 2, allow_nan=False))
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("op", OPS)
+def test_the_scalar_fast_path_at_every_pair_of_edges(op, kind):
+    edges = [0.0, -0.0, 1.0, -1.0, 2.0, -2.0, 0.5, 1e300, 0, 2, -3]
+    for a in edges:
+        for b in edges:
+            for ta in (0.0, -0.0, 1.0):
+                for tb in (0.0, -0.0, -1.0):
+                    fast, slow = _both_paths(op, kind, a, b, ta, tb)
+                    assert _same(fast, slow), (a, b, ta, tb, fast, slow)
+
+
+@given(OPERANDS, TANGENTS)
 def test_the_scalar_fast_path_of_negation_gives_the_rule_tables_numbers(a, t):
     from course_lib import dual
     tag = dual.new_tag()
