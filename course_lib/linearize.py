@@ -99,9 +99,9 @@ def record_linear(tape, prim, args, params, ours, parents, out=None):
 
 
 def _transposer(prim, k, args, params):
-    if prim.multilinear:  # the other factors are needed (conjugated if complex: the transpose for
-        # the real inner product of a product by w is the product by conj(w)); this one's value
-        # is not
+    # a product's transpose needs the other factors, conjugated if complex (for the real inner
+    # product, the transpose of a product by w is the product by conj(w)), and not this one
+    if prim.multilinear:
         args = [np.conj(a) if is_complex(a) else a for a in args]
         args[k] = Abstract(shape_of(args[k]), dtype_of(args[k]))
     return lambda g: prim.transpose(k, g, *args, **params)
@@ -181,21 +181,21 @@ def _linear_ufunc(ufunc, inputs, lin):
 def _complex_linear_ufunc(ufunc, inputs, mine, lin, shape, dtype):
     """``_linear_ufunc`` with a complex output: conjugate factors, real parts for real tangents."""
     if ufunc in (np.add, np.subtract) and all(mine):
-        signs = (1.0, -1.0 if ufunc is np.subtract else 1.0)
+        factors = (1.0, -1.0 if ufunc is np.subtract else 1.0)
     elif ufunc in (np.add, np.subtract) and not np.any(plain(inputs[mine.index(False)])):
-        signs = (-1.0 if ufunc is np.subtract and mine[1] else 1.0,)  # a zero tangent added
+        factors = (-1.0 if ufunc is np.subtract and mine[1] else 1.0,)  # a zero tangent added
     elif ufunc is np.negative:
-        signs = (-1.0,)
+        factors = (-1.0,)
     elif ufunc is np.multiply and mine.count(True) == 1:
-        signs = (inputs[1 if mine[0] else 0],)
+        factors = (inputs[1 if mine[0] else 0],)
     elif ufunc is np.true_divide and mine == [True, False]:
-        signs = (1.0 / inputs[1],)
+        factors = (1.0 / inputs[1],)
     else:
         raise TypeError(f"a derivative rule applied numpy.{ufunc.__name__} to a complex tangent "
                         "in a way that is not linear")
     ins = [a for a, m in zip(inputs, mine) if m]
     transposes = tuple(complex_scaling(d, not is_complex(a), a.shape, shape)
-                       for d, a in zip(signs, ins))
+                       for d, a in zip(factors, ins))
     return lin._tape.push_lin(shape, tuple(a._index for a in ins), transposes, ufunc.__name__,
                               dtype)
 

@@ -258,6 +258,8 @@ def test_complex_input_and_complex_output_are_refused_with_the_reason():
         grad(lambda z: np.sum(np.abs(np.fft.fftn(z, axes=(0, 0)))))(np.ones((2, 2)))
     with pytest.raises(TypeError, match="numpy.maximum orders complex numbers"):
         grad(lambda z: np.sum(np.abs(np.maximum(np.fft.fft(z), 0.0))))(np.ones(3))
+    with pytest.raises(TypeError, match="numpy.fmin orders complex numbers"):
+        jvp(lambda z: np.sum(np.abs(np.fmin(0.5, np.fft.fft(z)))), np.ones(3), np.ones(3))
 
 
 COMPLEX_ARITHMETIC = {  # real functions of real x through complex arithmetic
