@@ -17,8 +17,8 @@ traced values of outer computations.
 """
 import numpy as np
 
-from .nesting import ArrayMethods, UfuncOperators, flat_args, new_tag, shape_of, top_tag
-from .rules import handler_for, linalg, products, structural
+from .nesting import ArrayMethods, UfuncOperators, dtype_of, flat_args, new_tag, shape_of, top_tag
+from .rules import complexes, fft, handler_for, linalg, products, structural
 from .rules.primitive import bind
 
 __all__ = ["Batched", "stack_of", "unstack"]
@@ -44,7 +44,7 @@ class Batched(ArrayMethods, UfuncOperators):
 
     @property
     def dtype(self):
-        return getattr(self.value, "dtype", np.dtype(float))
+        return dtype_of(self.value)
 
     def __repr__(self):
         return f"Batched({self.value!r})"
@@ -234,6 +234,17 @@ def _solve(tag, args):
     return Batched(np.linalg.solve(a, b.value), tag)
 
 
+def _transform(prim):
+    """An FFT over the stack: the same transform with its axes past the batch axis."""
+    def rule(tag, args, s, axes, norm):
+        return Batched(prim.impl(args[0].value, s, tuple(a + 1 for a in axes), norm), tag)
+    return rule
+
+
+def _entrywise(prim):
+    return lambda tag, args: Batched(prim.impl(args[0].value), tag)
+
+
 _RULES = {
     structural.RESHAPE: _reshape, structural.TRANSPOSE: _transpose,
     structural.BROADCAST: _broadcast, structural.SUM: _sum, structural.GETITEM: _getitem,
@@ -241,4 +252,6 @@ _RULES = {
     structural.WHERE: _where, structural.CUMSUM: _cumsum,
     products.MATMUL: _matmul, linalg.SOLVE: _solve,
     products.EINSUM: lambda tag, args, subscripts: _einsum(tag, *args, subscripts=subscripts),
+    **{prim: _transform(prim) for prim in (fft.FFTN, fft.IFFTN, fft.RFFTN, fft.IRFFTN)},
+    **{prim: _entrywise(prim) for prim in (complexes.REAL, complexes.IMAG, complexes.CONJ)},
 }

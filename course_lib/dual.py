@@ -25,19 +25,22 @@ and its duals carry it. When an operation meets values of several tags, only the
 innermost computation) handles it and treats the others as constants, whose own types then do the
 arithmetic inside. That keeps nested derivatives apart (no perturbation confusion) and lets a
 ``Dual`` hold the tape's traced values (forward-over-reverse) or sit inside them.
+
+``derivative``, ``jvp`` and ``jacfwd`` are in ``course_lib.forward`` (importable from here too).
+Complex values may occur inside a computation (an FFT), never as the parts of a hand-built Dual.
 """
 import numbers
 
 import numpy as np
 
-from . import batching
-from .nesting import COMPLEX_REFUSED, NUMBERS, ArrayMethods, new_tag, shape_of, top_tag
-from .rules import handler_for, no_rule
-from .rules.elementwise import OPERATORS, PIECEWISE_CONSTANT, UFUNC_PARTIALS, defjvp
+from .nesting import NUMBERS, ArrayMethods, dtype_of, is_complex, new_tag, shape_of, top_tag
+from .rules import complexes, handler_for, no_rule
+from .rules.elementwise import (BILINEAR, LINEAR, OPERATORS, PIECEWISE_CONSTANT, UFUNC_PARTIALS,
+                                defjvp)
 from .rules.products import matmul
 from .rules.structural import getitem
 
-__all__ = ["Dual", "derivative", "jvp", "jacfwd", "defjvp"]
+__all__ = ["Dual", "derivative", "jvp", "jvp_many", "jacfwd", "defjvp"]
 
 # Duals built by hand, Dual(primal, tangent), share this tag: they belong to one perturbation.
 _MANUAL_TAG = new_tag()
@@ -59,16 +62,57 @@ def _operator(ufunc, reflected=False):
 
     The common case in scalar loops, a number or a dual of the same computation on the other
     side, goes straight to the rule; anything else goes through ``_binary``'s checks.
+
+    Duals with Python float parts, against a Python number or such a dual, take the one scalar
+    fast path: ``_apply_binary``'s numbers without the checks arrays need. ``/``, ``**`` and ``%``
+    call their partials in the one table (which holds the conventions: ``x**0`` at 0, ``0**y``),
+    as do ``+`` and ``-`` with a constant; ``+`` and ``-`` are linear and ``*`` bilinear
+    (``rules.elementwise.LINEAR``, ``BILINEAR``), so between two duals their tangent is the
+    operation itself on the tangents, and a product with a constant is the product of the
+    tangent with it. The benchmark row
+    "RK4 loop: derivative by Dual" (benchmarks/bench_dual.py) justifies it; tests/test_dual.py
+    checks it against ``_apply_binary`` bit for bit.
     """
+    compute = OPERATORS[ufunc]
+    linear, bilinear = ufunc in LINEAR, ufunc in BILINEAR
+
     def method(self, other):
-        if other.__class__ in NUMBERS or other.__class__ is Dual and other._tag == self._tag:
+        x, cls = self.primal, other.__class__
+        if x.__class__ is float and self.tangent.__class__ is float:  # the scalar fast path
+            if cls is float or cls is int:  # a constant
+                if reflected:
+                    out = compute(other, x)
+                    tangent = (compute(other, self.tangent) if bilinear else
+                               UFUNC_PARTIALS[ufunc][1](out, other, x) * self.tangent)
+                else:
+                    out = compute(x, other)
+                    tangent = (compute(self.tangent, other) if bilinear else
+                               UFUNC_PARTIALS[ufunc][0](out, x, other) * self.tangent)
+                d = _new(Dual)
+                d.primal, d.tangent, d._tag = out, tangent, self._tag
+                return d
+            # two duals (never reflected: Python calls __add__ between two Duals)
+            if (cls is Dual and other._tag == self._tag and other.primal.__class__ is float
+                    and other.tangent.__class__ is float):
+                y = other.primal
+                out = compute(x, y)
+                if linear:
+                    tangent = compute(self.tangent, other.tangent)
+                elif bilinear:  # the product rule
+                    tangent = compute(self.tangent, y) + compute(x, other.tangent)
+                else:
+                    dx, dy = UFUNC_PARTIALS[ufunc]
+                    tangent = dx(out, x, y) * self.tangent + dy(out, x, y) * other.tangent
+                d = _new(Dual)
+                d.primal, d.tangent, d._tag = out, tangent, self._tag
+                return d
+        if cls in NUMBERS or cls is Dual and other._tag == self._tag:
             if reflected:
                 return _apply_binary(ufunc, other, self, self._tag)
             return _apply_binary(ufunc, self, other, self._tag)
         return _binary(ufunc, other, self, self) if reflected else _binary(ufunc, self, other, self)
     method.__name__ = f"__{'r' if reflected else ''}{ufunc.__name__}__"
     return method
-
 
 
 class Dual(ArrayMethods):
@@ -110,6 +154,10 @@ class Dual(ArrayMethods):
     @property
     def shape(self):
         return _shape(self.primal)
+
+    @property
+    def dtype(self):
+        return dtype_of(self.primal)
 
     def __len__(self):
         if not self.shape:
@@ -174,6 +222,9 @@ class Dual(ArrayMethods):
         return _binary(np.matmul, other, self, self)
 
     def __neg__(self):
+        x = self.primal
+        if x.__class__ is float and self.tangent.__class__ is float:  # the scalar fast path
+            return _make(-x, UFUNC_PARTIALS[np.negative][0](-x, x) * self.tangent, self._tag)
         return _apply_ufunc(np.negative, (self,), self._tag)
 
     def __pos__(self):
@@ -258,17 +309,13 @@ def _flatten(args):
     return out
 
 
-def _is_ours(x, tag):
-    return type(x) is Dual and x._tag == tag
-
-
 def _primal(x, tag):
     """The primal of a dual of this computation; any other value is a constant, returned as is."""
-    return x.primal if _is_ours(x, tag) else x
+    return x.primal if type(x) is Dual and x._tag == tag else x
 
 
 def _is_constant_operand(x):
-    return (isinstance(x, (numbers.Real, np.ndarray, np.generic))
+    return (isinstance(x, (numbers.Number, np.ndarray, np.generic))
             or (hasattr(x, "__array_ufunc__") and not isinstance(x, (str, bytes))))
 
 
@@ -309,6 +356,8 @@ def _apply_ufunc(ufunc, inputs, tag):
     if partials is None or len(inputs) != 1:
         return _without_partials(ufunc, inputs, tag)
     x = inputs[0].primal  # a unary ufunc reached this dual: the input is ours, the shape is kept
+    if ufunc is np.absolute and is_complex(x):
+        return complexes.absolute(inputs[0])
     out = OPERATORS.get(ufunc, ufunc)(x)
     return _make(out, partials[0](out, x) * inputs[0].tangent, tag)
 
@@ -341,120 +390,13 @@ def _without_partials(ufunc, inputs, tag):
     if ufunc is np.matmul:
         return matmul(*inputs)
     if ufunc in PIECEWISE_CONSTANT:
+        complexes.check_constant(ufunc, inputs)
         return ufunc(*[_primal(x, tag) for x in inputs])
+    if ufunc is np.conjugate:
+        return complexes.conjugate(inputs[0])
     raise no_rule(f"numpy.{ufunc.__name__}")
 
 
+# ---- the transformations, in course_lib.forward (imported last: they build on Dual) -----------
 
-
-# ---- derivative operators ---------------------------------------------------------------------
-
-def _check_input(x, name="x"):
-    try:
-        return _check_part(x, name)
-    except TypeError:
-        why = (f"; {COMPLEX_REFUSED}" if np.iscomplexobj(x) else "")
-        raise TypeError(f"{name} must be a real number or a numpy array of real numbers (or a "
-                        f"Dual/traced value when nesting); got {type(x).__name__} {x!r:.60}{why}"
-                        ) from None
-
-
-def _split(out, tag, fname="f"):
-    """Read (value, tangent) off a function's result for the computation ``tag``."""
-    if type(out) is Dual and out._tag == tag:
-        return out.primal, out.tangent
-    if isinstance(out, (tuple, list)):
-        parts = [_split(o, tag, fname) for o in out]
-        return tuple(p for p, _ in parts), tuple(t for _, t in parts)
-    if isinstance(out, (np.ndarray, np.generic)) and out.dtype.kind not in "biuf":
-        raise TypeError(f"{fname} returned an array of dtype {out.dtype}; differentiation needs "
-                        "a function returning real numbers or arrays of them")
-    if isinstance(out, numbers.Real) or isinstance(out, np.ndarray) or (
-            hasattr(out, "__array_ufunc__") and not isinstance(out, (str, bytes))):
-        # does not depend on the input of this call: its tangent is zero
-        return out, np.zeros(_shape(out))
-    raise TypeError(f"{fname} returned {type(out).__name__} {out!r:.60}; differentiation needs "
-                    "a function returning real numbers or numpy arrays of them")
-
-
-def jvp(f, x, v):
-    """Evaluate ``f`` at ``x`` and its directional derivative along ``v`` (chapter 1).
-
-    Args:
-        f: a function of one array (or number), written with numpy.
-        x: where to differentiate: a number or an array of shape S.
-        v: the direction, the same shape S as ``x``.
-
-    Returns:
-        ``(f(x), J(x) v)``: the value and the Jacobian-vector product, of the shape of ``f(x)``
-        (tuples of them if ``f`` returns a tuple or list of arrays).
-    """
-    return jvp_many(f, [x], [v])
-
-
-def jvp_many(f, xs, vs):
-    """``jvp`` for a function of several arrays: ``f(*xs)`` and its derivative along ``vs``.
-
-    All inputs move at once (input ``i`` along ``vs[i]``), in one forward pass; the result is
-    the sum of the partial derivatives times their directions. ``course_lib.tape.hvp`` uses it for
-    parameters held in lists or dicts. Returns ``(f(*xs), tangent)`` as ``jvp`` does.
-    """
-    if len(xs) != len(vs):
-        raise ValueError(f"jvp: give one direction per input; got {len(xs)} inputs and "
-                         f"{len(vs)} directions")
-    xs = [_check_input(x, "x") for x in xs]
-    vs = [_check_input(v, "v") for v in vs]
-    for x, v in zip(xs, vs):
-        if _shape(v) != _shape(x):
-            raise ValueError(f"jvp: the direction v must have the shape of x, {_shape(x)}; got "
-                             f"{_shape(v)}")
-    tag = new_tag()
-    return _split(f(*[_make(x, v, tag) for x, v in zip(xs, vs)]), tag,
-                  getattr(f, "__name__", "f"))
-
-
-def derivative(f, x):
-    """Return f'(x) for a function of one scalar, by one forward pass with a dual (chapter 1).
-
-    Args:
-        f: a function of a scalar; its output may be a scalar or an array.
-        x: a real number (or a Dual/traced scalar when nesting).
-
-    Returns:
-        df/dx at ``x``, of the shape of ``f(x)``.
-    """
-    x = _check_input(x, "x")
-    if _shape(x) != ():
-        raise ValueError(f"derivative takes a scalar x; got shape {_shape(x)}. Use jvp(f, x, v) "
-                         "for a directional derivative or jacfwd(f)(x) for the Jacobian")
-    return jvp(f, x, 1.0)[1]
-
-
-def jacfwd(f):
-    """Return a function computing the Jacobian of ``f`` by forward mode (chapter 1).
-
-    One forward pass carries all the basis directions at once, as a stack of tangents
-    (``course_lib.batching``): the work is that of one ``jvp`` per input entry, without the
-    interpreter's cost of one pass per entry.
-
-    Args:
-        f: a function from an array of shape S to an array of shape T.
-
-    Returns:
-        ``jac(x)``: the Jacobian at ``x``, of shape T + S (``jac[i, j] = d f_i / d x_j``).
-    """
-    def jac(x):
-        x = _check_input(x, "x")
-        shape = _shape(x)
-        n = int(np.prod(shape, dtype=int))
-        tag = new_tag()
-        basis = batching.stack_of(np.reshape(np.eye(n), (n,) + shape))  # tagged after the dual
-        _, tangent = _split(f(_make(x, basis, tag)), tag, getattr(f, "__name__", "f"))
-        out_shape = _shape(tangent)
-        stacked = batching.unstack(tangent, basis._tag)
-        if stacked is None:  # the output does not depend on x
-            return np.zeros(out_shape + shape)
-        return np.reshape(np.moveaxis(stacked, 0, -1), out_shape + shape)
-    jac.__name__ = f"jacfwd({getattr(f, '__name__', 'f')})"
-    jac.__doc__ = f"Jacobian of {getattr(f, '__name__', 'f')} by forward mode."
-    return jac
+from .forward import derivative, jacfwd, jvp, jvp_many  # noqa: E402

@@ -17,8 +17,9 @@ _counter = itertools.count(1)
 
 # Both modes refuse complex numbers with this reason, rather than return a wrong derivative.
 COMPLEX_REFUSED = ("complex numbers are outside this course's differentiation (its derivatives are "
-                   "of real functions of real numbers); split a complex value into its real and "
-                   "imaginary parts, two real arrays, and differentiate with respect to those")
+                   "of real functions of real numbers; complex values inside such a function, as "
+                   "in an FFT, are fine); split a complex value into its real and imaginary parts, "
+                   "two real arrays, and differentiate with respect to those")
 
 
 class UfuncOperators:
@@ -61,6 +62,20 @@ class UfuncOperators:
 
 
 NUMBERS = frozenset({float, int, np.float64})  # the classes of plain scalars
+_FLOAT, _COMPLEX = np.dtype(float), np.dtype(complex)
+
+
+def dtype_of(x):
+    """Return the dtype of an array, number, ``Dual`` or traced value (float for a real number)."""
+    dtype = getattr(x, "dtype", None)
+    if dtype is not None:
+        return dtype
+    return _COMPLEX if isinstance(x, complex) else _FLOAT
+
+
+def is_complex(x):
+    """Return True if ``x`` holds complex numbers (an intermediate value; never an input)."""
+    return dtype_of(x).kind == "c"
 
 
 def new_tag():
@@ -131,6 +146,19 @@ class ArrayMethods:
     @property
     def T(self):
         return np.transpose(self)
+
+    @property
+    def real(self):
+        return np.real(self)
+
+    @property
+    def imag(self):
+        return np.imag(self)
+
+    def conj(self):
+        return np.conj(self)
+
+    conjugate = conj
 
     def transpose(self, *axes):
         return np.transpose(self, axes if axes else None)

@@ -9,15 +9,11 @@ float number: an int or bool output is piecewise constant, a complex one is outs
 import numpy as np
 
 from . import batching
-from .dual import jvp_many
-from .nesting import COMPLEX_REFUSED, is_plain, new_tag, plain, shape_of, tag_of
+from .forward import jvp_many
+from .nesting import COMPLEX_REFUSED, is_complex, is_plain, new_tag, plain, shape_of, tag_of
 from .tape import Tape, Traced, backward
 
 __all__ = ["grad", "value_and_grad", "vjp", "jacrev", "hessian", "hvp", "hvp_reverse"]
-
-
-
-
 
 
 # ---- arguments as trees: arrays, or tuples/lists/dicts of them ------------------------------
@@ -73,8 +69,8 @@ def _finish(ct, x):
     if ct is None:
         return _zeros_for(x)
     if is_plain(ct):
-        if np.iscomplexobj(ct):
-            raise TypeError(f"the computation went through complex numbers: {COMPLEX_REFUSED}")
+        if np.iscomplexobj(ct):  # the input is real: its cotangent is the real part
+            ct = np.real(ct)
         arr = np.array(ct, dtype=_float_dtype(x))
         return arr[()] if arr.ndim == 0 else arr
     return ct
@@ -189,6 +185,8 @@ def vjp(f, *primals):
     mine = [isinstance(o, Traced) and o._tag == tape.tag for o in out_leaves]
     y = out_unflatten([o.value if m else o for o, m in zip(out_leaves, mine)])
     y_leaves = [o.value if m else o for o, m in zip(out_leaves, mine)]
+    if any(is_complex(leaf) for leaf in y_leaves):
+        raise TypeError(f"f returned a complex value: {COMPLEX_REFUSED}")
     keep = {i for _, _, idx in structure for i in idx}
 
     def pullback(u):

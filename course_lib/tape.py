@@ -23,10 +23,11 @@ The transformations built on the tape (``grad``, ``vjp``, ``hessian``, ...) are 
 """
 import numpy as np
 
-from .nesting import NUMBERS, ArrayMethods, flat_args, plain, shape_of, top_tag
-from .rules import handler_for, no_rule
+from .nesting import (NUMBERS, ArrayMethods, dtype_of, flat_args, is_complex, plain, shape_of,
+                      top_tag)
+from .rules import complexes, handler_for, no_rule
 from .rules.elementwise import OPERATORS, PIECEWISE_CONSTANT, UFUNC_PARTIALS
-from .linearize import Lin, dtype_of, identity, record_linear, scaling
+from .linearize import Lin, complex_scaling, identity, record_linear, scaling
 from .rules.products import matmul
 from .rules.structural import getitem, unbroadcast
 
@@ -74,9 +75,9 @@ class Tape:
         self.entries.append(Entry((parents, vjps, name, value if self.keep_values else None)))
         return t
 
-    def push_lin(self, shape, parents, transposes, name):
+    def push_lin(self, shape, parents, transposes, name, dtype=np.dtype(float)):
         """Append one linear step of a derivative rule and return the tangent of its output."""
-        lin = Lin(self, len(self.entries), shape)
+        lin = Lin(self, len(self.entries), shape, dtype)
         self.entries.append(Entry((tuple(parents), transposes, name, None)))
         return lin
 
@@ -252,7 +253,7 @@ class Traced(ArrayMethods):
 
     @property
     def dtype(self):
-        return getattr(self.value, "dtype", np.dtype(float))
+        return dtype_of(self.value)
 
     @property
     def primal(self):
@@ -265,16 +266,12 @@ class Traced(ArrayMethods):
 # ---- helpers shared by every rule -----------------------------------------------------------
 
 
-
 _primal = plain  # the plain value inside every layer (for masks and branches)
 
 
 def _strip(x, tag):
     """The value inside ``x`` if it is traced with ``tag``, else ``x`` itself (a constant)."""
     return x.value if isinstance(x, Traced) and x._tag == tag else x
-
-
-
 
 
 # ---- recording an operation -----------------------------------------------------------------
@@ -304,7 +301,12 @@ def _record_ufunc(ufunc, tape, inputs):
     compute = OPERATORS.get(ufunc, ufunc)
     if len(inputs) == 1:  # a unary ufunc reached this traced value: the shape is kept
         x = inputs[0].value
+        if ufunc is np.absolute and is_complex(x):
+            return complexes.absolute(inputs[0])
         out = compute(x)
+        if out.__class__ not in NUMBERS and is_complex(out):
+            return tape.push(out, (inputs[0]._index,),
+                             (complex_scaling(partials[0](out, x), False),), ufunc.__name__)
         return tape.push(out, (inputs[0]._index,), (scaling(partials[0](out, x)),),
                          ufunc.__name__)
     a, b = inputs
@@ -315,6 +317,8 @@ def _record_ufunc(ufunc, tape, inputs):
     y = b.value if b_ours else b
     out = compute(x, y)
     scalar = out.__class__ in NUMBERS  # then x and y are scalars too: nothing to unbroadcast
+    if not scalar and is_complex(out):
+        return _record_complex(ufunc, tape, partials, (a, b), (a_ours, b_ours), (x, y), out)
     out_shape = None if scalar else shape_of(out)
     if a_ours:
         ta = scaling(partials[0](out, x, y), None if scalar else shape_of(x), out_shape)
@@ -326,15 +330,29 @@ def _record_ufunc(ufunc, tape, inputs):
     return tape.push(out, (b._index,), (tb,), ufunc.__name__)
 
 
+def _record_complex(ufunc, tape, partials, inputs, ours, values, out):
+    """``_record_ufunc`` for a complex output: each transpose multiplies by the conjugate partial
+    and keeps the real part for a real input (``linearize.complex_scaling``)."""
+    shape = shape_of(out)
+    parents, transposes = [], []
+    for k in range(2):
+        if ours[k]:
+            d = partials[k](out, *values)
+            parents.append(inputs[k]._index)
+            transposes.append(complex_scaling(d, not is_complex(values[k]), shape_of(values[k]),
+                                              shape))
+    return tape.push(out, tuple(parents), tuple(transposes), ufunc.__name__)
+
+
 def _without_partials(ufunc, tag, inputs):
-    """Piecewise-constant ufuncs give a plain result (nothing is recorded); others have no rule."""
+    """Piecewise-constant ufuncs give a plain result (nothing is recorded); the conjugate has its
+    rule in ``rules.complexes``; others have no rule."""
     if ufunc in PIECEWISE_CONSTANT:
+        complexes.check_constant(ufunc, inputs)
         return ufunc(*[_strip(a, tag) for a in inputs])
+    if ufunc is np.conjugate:
+        return complexes.conjugate(inputs[0])
     raise no_rule(f"numpy.{ufunc.__name__}")
-
-
-
-
 
 
 # ---- the backward pass ----------------------------------------------------------------------

@@ -27,6 +27,10 @@ FUNCTIONS = {  # name: f(m, x) for x of shape (3,)
     "solve, det, inv": lambda m, x: m.linalg.solve(S[0] + m.diag(x), x) * m.linalg.det(
         S[1] + m.outer(x, x)) + m.sum(m.linalg.inv(S[0] * x[0])),
     "max, sort": lambda m, x: m.concatenate([m.max(m.outer(x, x), axis=0), m.sort(x * 2.0)]),
+    "fft2, rfft, irfft, real, imag, conj": lambda m, x: m.concatenate([
+        m.ravel(m.real(m.fft.fft2(m.outer(x, x[:2])) * (1 + 2j))),
+        m.fft.irfft(m.fft.rfft(m.concatenate([x, x ** 2])) ** 2, 4),
+        m.imag(m.conj(m.fft.ifft(x * 1j) * (2 - 1j)))]),
 }
 
 
@@ -38,7 +42,8 @@ def test_jacobians_in_one_pass_against_autograd(name):
     np.testing.assert_allclose(jacrev(lambda z: f(np, z))(X), want, rtol=1e-12, atol=1e-13)
 
 
-@pytest.mark.parametrize("name", ["matmul, matrix @ x", "solve, det, inv", "cumsum, einsum"])
+@pytest.mark.parametrize("name", ["matmul, matrix @ x", "solve, det, inv", "cumsum, einsum",
+                                  "fft2, rfft, irfft, real, imag, conj"])
 def test_second_order_by_every_nesting(name):
     f = FUNCTIONS[name]
     scalar = lambda m: lambda z: m.sum(f(m, z) ** 2)  # noqa: E731

@@ -417,3 +417,95 @@ def test_defjvp_adds_a_rule_for_both_modes_and_checks_arity(monkeypatch):
     assert abs(grad(grad(f))(0.25) - want2) < 1e-12
     with pytest.raises(ValueError, match="2 partial"):
         defjvp(np.logaddexp2, lambda out, x: 1.0)
+
+
+# ---- the scalar fast path of the Python operators gives the rule path's numbers ---------------
+
+EDGE_FLOATS = st.sampled_from([0.0, -0.0, 1.0, -1.0, 2.0, -2.0, 0.5, 3.0, 1e-300, 1e300])
+OPERANDS = st.one_of(EDGE_FLOATS, st.floats(-1e3, 1e3, allow_nan=False),
+                     st.integers(-3, 3))  # ints too: x ** 0 and 0 ** y with an integer
+
+
+def _same(fast, slow):
+    """Equal results bit for bit (the sign of a zero too; nan with nan), or the same error."""
+    if isinstance(slow, Exception):
+        return type(fast) is type(slow)
+    return repr(fast.primal) == repr(slow.primal) and repr(fast.tangent) == repr(slow.tangent)
+
+
+def _outcome(fn):
+    try:
+        return fn()
+    except (ArithmeticError, ValueError) as err:  # Python's own ZeroDivisionError, OverflowError
+        return err
+
+
+TANGENTS = st.one_of(st.sampled_from([0.0, -0.0, 1.0, -1.0]), st.floats(-2, 2, allow_nan=False))
+
+
+def _both_paths(op, kind, a, b, ta, tb):
+    """(the operator's result, the rule path's) for ``a op b`` with a dual on the ``kind`` sides."""
+    import operator
+
+    from course_lib import dual
+    ufunc = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.true_divide,
+             "**": np.power, "%": np.remainder}[op]
+    python = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
+              "**": operator.pow, "%": operator.mod}[op]
+    tag = dual.new_tag()
+    x = dual._make(float(a), float(ta), tag)
+    y = dual._make(float(b), float(tb), tag) if kind == "dual op dual" else b
+    left, right = (y, x) if kind == "number op dual" else (x, y)
+    with np.errstate(all="ignore"):
+        fast = _outcome(lambda: python(left, right))  # the operator: the fast path
+        slow = _outcome(lambda: dual._apply_binary(ufunc, left, right, tag))  # the rule path
+    return fast, slow
+
+
+OPS = ["+", "-", "*", "/", "**", "%"]
+KINDS = ["dual op dual", "dual op number", "number op dual"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("op", OPS)
+@given(OPERANDS, OPERANDS, TANGENTS, TANGENTS)
+def test_the_scalar_fast_path_gives_the_rule_tables_numbers(op, kind, a, b, ta, tb):
+    fast, slow = _both_paths(op, kind, a, b, ta, tb)
+    assert _same(fast, slow), (fast, slow)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("op", OPS)
+def test_the_scalar_fast_path_at_every_pair_of_edges(op, kind):
+    edges = [0.0, -0.0, 1.0, -1.0, 2.0, -2.0, 0.5, 1e300, 0, 2, -3]
+    for a in edges:
+        for b in edges:
+            for ta in (0.0, -0.0, 1.0):
+                for tb in (0.0, -0.0, -1.0):
+                    fast, slow = _both_paths(op, kind, a, b, ta, tb)
+                    assert _same(fast, slow), (a, b, ta, tb, fast, slow)
+
+
+@given(OPERANDS, TANGENTS)
+def test_the_scalar_fast_path_of_negation_gives_the_rule_tables_numbers(a, t):
+    from course_lib import dual
+    tag = dual.new_tag()
+    x = dual._make(float(a), float(t), tag)
+    assert _same(-x, dual._apply_ufunc(np.negative, (x,), tag))
+
+
+def test_the_scalar_fast_path_keeps_the_conventions_at_the_edges(monkeypatch):
+    """x**0 at 0 and 0**y have the rule table's derivatives with Python floats too (with the
+    general path switched off, so that these go through the fast path)."""
+    from course_lib import dual
+
+    def general(*args):
+        raise AssertionError("the general path ran")
+    monkeypatch.setattr(dual, "_apply_binary", general)
+    monkeypatch.setattr(dual, "_apply_ufunc", general)
+    assert derivative(lambda x: x ** 0.0, 0.0) == 0.0
+    assert derivative(lambda x: x ** 0, 0.0) == 0.0
+    assert derivative(lambda y: 0.0 ** y, 2.0) == 0.0
+    assert derivative(lambda y: 0.0 ** y, 0.0) == 0.0
+    assert derivative(lambda x: x ** 2.0, 0.0) == 0.0
+    assert derivative(lambda x: -x * x + 1.0 / x - (2.0 - x) ** 3, 2.0) == -2 * 2 - 1 / 4 + 3 * 0.0

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from course_lib import grad, hessian, jvp
-from course_lib.rules import linalg, products, structural
+from course_lib.rules import complexes, fft, linalg, products, structural
 from course_lib.rules.primitive import Primitive
 
 RNG = np.random.default_rng(11)
@@ -15,6 +15,10 @@ RNG = np.random.default_rng(11)
 
 def r(*shape):
     return RNG.standard_normal(shape)
+
+
+def c(*shape):
+    return RNG.standard_normal(shape) + 1j * RNG.standard_normal(shape)
 
 
 A3 = r(3, 3) + 3 * np.eye(3)
@@ -51,6 +55,23 @@ LINEAR_CASES = {
     "einsum, three operands": (products.EINSUM, [r(2, 3), r(3), r(2)],
                                {"subscripts": "ij,j,i->"}),
     "solve, in b": (linalg.SOLVE, [A3, r(3, 2)], {}),
+    "real part": (complexes.REAL, [c(2, 3)], {}),
+    "imaginary part": (complexes.IMAG, [c(2, 3)], {}),
+    "conjugate": (complexes.CONJ, [c(4)], {}),
+    "fftn, padded and cut": (fft.FFTN, [c(3, 4, 5)], {"s": (6, 3), "axes": (0, 2),
+                                                      "norm": "backward"}),
+    "fftn of a real signal": (fft.FFTN, [r(4, 6)], {"s": (4, 6), "axes": (0, 1),
+                                                   "norm": "ortho"}),
+    "ifftn": (fft.IFFTN, [c(5, 4)], {"s": (5,), "axes": (0,), "norm": "backward"}),
+    "ifftn, forward norm": (fft.IFFTN, [c(3, 4)], {"s": (3, 6), "axes": (0, 1),
+                                                  "norm": "forward"}),
+    "rfftn, even length": (fft.RFFTN, [r(3, 8)], {"s": (8,), "axes": (1,), "norm": "backward"}),
+    "rfftn, odd length, padded": (fft.RFFTN, [r(4, 5)], {"s": (3, 7), "axes": (0, 1),
+                                                        "norm": "forward"}),
+    "irfftn, even length": (fft.IRFFTN, [c(3, 5)], {"s": (8,), "axes": (1,),
+                                                    "norm": "backward"}),
+    "irfftn, odd length, cut": (fft.IRFFTN, [c(4, 6)], {"s": (3, 7), "axes": (0, 1),
+                                                       "norm": "ortho"}),
 }
 
 
@@ -61,26 +82,40 @@ def _cases():
                 yield pytest.param(prim, args, params, k, id=f"{name}, argument {k}")
 
 
+def _inner(u, v):
+    """The real inner product Re(sum(conj(u) * v)) (complex numbers as pairs of reals)."""
+    return np.real(np.sum(np.conj(u) * v))
+
+
+def _like(x):
+    """A random array of the shape and kind (real or complex) of ``x``."""
+    return c(*np.shape(x)) if np.iscomplexobj(x) else r(*np.shape(x))
+
+
 @pytest.mark.parametrize("prim, args, params, k", list(_cases()))
 def test_transpose_is_the_adjoint_and_the_shape_rule_is_numpys(prim, args, params, k):
     # v -> the primitive with v in position k; the other arguments are held (the factors of a
     # product, solve's matrix) or zero (the other inputs of a jointly linear map: concatenate)
-    others = [np.zeros(np.shape(a)) if prim.is_linear_in(j) and not prim.multilinear else a
+    others = [np.zeros_like(a) if prim.is_linear_in(j) and not prim.multilinear else a
               for j, a in enumerate(args)]
 
     def linear_map(v):
         return prim.impl(*others[:k], v, *others[k + 1:], **params)
     out = linear_map(args[k])
     assert tuple(prim.shape(*args, **params)) == np.shape(out)
-    v, u = r(*np.shape(args[k])), r(*np.shape(out))
-    lhs = np.sum(u * linear_map(v))
+    if prim.dtype is not None:
+        assert prim.dtype(*args, **params) == out.dtype
+    v, u = _like(args[k]), _like(out)
+    lhs = _inner(u, linear_map(v))
     back = prim.transpose(k, u, *others, **params)
     assert np.shape(back) == np.shape(args[k])
-    np.testing.assert_allclose(lhs, np.sum(back * v), rtol=1e-12, atol=1e-12)
+    assert np.iscomplexobj(args[k]) or not np.iscomplexobj(back)  # real input, real cotangent
+    np.testing.assert_allclose(lhs, _inner(back, v), rtol=1e-12, atol=1e-12)
 
 
 def test_every_linear_primitive_of_the_rules_has_a_case():
-    linear = {p.name for m in (structural, products, linalg) for p in vars(m).values()
+    linear = {p.name for m in (structural, products, linalg, complexes, fft)
+              for p in vars(m).values()
               if isinstance(p, Primitive) and p.transpose is not None}
     tested = {prim.name for prim, _, _ in LINEAR_CASES.values()}
     assert linear == tested, linear ^ tested
@@ -104,6 +139,7 @@ NONLINEAR = {
                         np.stack([A3, A3.T + np.eye(3)])),
     "eigh vectors of a stack": (lambda m, a: m.linalg.eigh(a + m.swapaxes(a, -1, -2))[1] ** 2,
                                 np.stack([A3, A3.T + np.eye(3)])),
+    "abs of a complex value": (lambda m, a: m.abs(a[:, :2] @ m.array([1.0, 2.0j]) + a), A3),
     "max over an axis": (lambda m, a: m.max(a, axis=1), A3),
     "min of all": (lambda m, a: m.min(a), A3),
 }

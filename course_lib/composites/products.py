@@ -1,7 +1,7 @@
 """Products as compositions of multiply, matmul and einsum: dot, tensordot, kron, cross, pinv, ..."""
 import numpy as np
 
-from ..nesting import plain, shape_of
+from ..nesting import is_complex, plain, shape_of
 from .shapes import moveaxis, stack
 
 
@@ -24,8 +24,8 @@ def outer(a, b, out=None):
 
 
 def vdot(a, b):
-    """np.vdot: the sum of the entrywise product of the flattened inputs (real numbers)."""
-    return np.sum(np.multiply(np.ravel(a), np.ravel(b)))
+    """np.vdot: the sum of the entrywise product of the flattened inputs, the first conjugated."""
+    return np.sum(np.multiply(np.ravel(np.conj(a) if is_complex(a) else a), np.ravel(b)))
 
 
 def inner(a, b):

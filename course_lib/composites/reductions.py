@@ -1,7 +1,7 @@
 """Reductions as compositions: mean, var, std, norm, average, prod, cumprod."""
 import numpy as np
 
-from ..nesting import plain, shape_of
+from ..nesting import is_complex, plain, shape_of
 from .shapes import along
 
 
@@ -22,12 +22,17 @@ def mean(a, axis=None, dtype=None, out=None, keepdims=False):
 
 # ---- statistics and norms ---------------------------------------------------------------------
 
+def _modulus_squared(x):
+    """|x|^2 entry by entry: x * x, or Re(x conj(x)) for a complex intermediate."""
+    return np.real(x * np.conj(x)) if is_complex(x) else x * x
+
+
 def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False):
     """np.var: the mean squared deviation, divided by (count - ddof)."""
     if isinstance(axis, list):
         axis = tuple(axis)
     centred = a - np.mean(a, axis=axis, keepdims=True)
-    total = np.sum(centred * centred, axis=axis, keepdims=keepdims)
+    total = np.sum(_modulus_squared(centred), axis=axis, keepdims=keepdims)
     return total / (_count(shape_of(a), axis) - ddof)
 
 
@@ -49,14 +54,14 @@ def norm(x, ord=None, axis=None, keepdims=False):
     values)."""
     nd = len(shape_of(x))
     if axis is None and ord is None:
-        return np.sqrt(np.sum(x * x, axis=None, keepdims=keepdims))
+        return np.sqrt(np.sum(_modulus_squared(x), axis=None, keepdims=keepdims))
     if axis is None:
         axis = tuple(range(nd))
     axes = (axis,) if np.ndim(axis) == 0 else tuple(axis)
     if len(axes) == 2:
         return _matrix_norm(x, ord, tuple(a % nd for a in axes), keepdims)
     if ord is None or ord == 2:
-        return np.sqrt(np.sum(x * x, axis=axis, keepdims=keepdims))
+        return np.sqrt(np.sum(_modulus_squared(x), axis=axis, keepdims=keepdims))
     if ord == np.inf:
         return np.max(np.abs(x), axis=axis, keepdims=keepdims)
     if ord == -np.inf:
@@ -71,7 +76,7 @@ def norm(x, ord=None, axis=None, keepdims=False):
 def _matrix_norm(x, ord, axes, keepdims):
     rows, cols = axes
     if ord in (None, "fro"):
-        result = np.sqrt(np.sum(x * x, axis=axes, keepdims=True))
+        result = np.sqrt(np.sum(_modulus_squared(x), axis=axes, keepdims=True))
     elif ord in (2, -2, "nuc"):
         s = np.linalg.svd(np.moveaxis(x, axes, (-2, -1)), compute_uv=False)
         result = np.sum(s) if ord == "nuc" else (np.max(s) if ord == 2 else np.min(s))

@@ -123,6 +123,24 @@ def roll(a, shift, axis=None):
                            a[along(axis, nd, slice(None, size - k))]], axis=axis)
 
 
+def fftshift(x, axes=None):
+    """np.fft.fftshift: each axis rolled by half its length, the zero frequency to the middle."""
+    return _shift(x, axes, 1)
+
+
+def ifftshift(x, axes=None):
+    """np.fft.ifftshift: the roll that undoes ``fftshift``."""
+    return _shift(x, axes, -1)
+
+
+def _shift(x, axes, sign):
+    shape = shape_of(x)
+    axes = range(len(shape)) if axes is None else (axes,) if np.ndim(axes) == 0 else axes
+    for ax in axes:
+        x = roll(x, sign * (shape[ax] // 2), ax)
+    return x
+
+
 def repeat(a, repeats, axis=None):
     """np.repeat: each entry indexed ``repeats`` times."""
     if axis is None:
@@ -344,6 +362,7 @@ FUNCTIONS = {
     np.stack: stack, np.hstack: hstack, np.vstack: vstack, np.column_stack: column_stack,
     np.flip: flip, np.flipud: flipud, np.fliplr: fliplr, np.rot90: rot90,
     np.diff: diff, np.roll: roll, np.repeat: repeat, np.tile: tile,
+    np.fft.fftshift: fftshift, np.fft.ifftshift: ifftshift,
     np.take_along_axis: take_along_axis, np.sort: sort, np.partition: partition,
     np.diagonal: diagonal, np.trace: trace, np.triu: triu, np.tril: tril, np.diag: diag,
     np.pad: pad, np.split: split, np.array_split: array_split, np.hsplit: hsplit,

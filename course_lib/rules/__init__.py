@@ -9,7 +9,9 @@ through the same rules, one module per family:
 * ``structural``: reshape, transpose, broadcast, sum, indexing, concatenation, where, cumsum;
 * ``products``: matmul and einsum (with its subscripts parser);
 * ``extrema``: max and min;
-* ``linalg``: inv, solve, det, slogdet, cholesky, eigh.
+* ``linalg``: inv, solve, det, slogdet, cholesky, eigh, svd;
+* ``complexes``: real and imaginary parts, conjugate and modulus of complex intermediates;
+* ``fft``: numpy.fft's transforms, each linear with one transpose.
 
 ``FUNCTIONS`` maps each numpy function to the code both modes run for it: a primitive's handler,
 a composition of primitives (``course_lib.composites``), or a function of the values alone (argmax,
@@ -19,7 +21,7 @@ import numpy as np
 
 from .. import composites
 from ..nesting import plain
-from . import extrema, linalg, products, structural
+from . import complexes, extrema, fft, linalg, products, structural
 from .primitive import shape_of
 
 __all__ = ["FUNCTIONS", "handler_for", "no_rule"]
@@ -55,7 +57,7 @@ def _like(fill):
 
 
 FUNCTIONS = {}
-for _module in (structural, products, extrema, linalg):
+for _module in (structural, products, extrema, linalg, complexes, fft):
     FUNCTIONS.update(_module.FUNCTIONS)
 FUNCTIONS.update(composites.FUNCTIONS)
 FUNCTIONS.update({
@@ -68,7 +70,6 @@ FUNCTIONS.update({
     np.full_like: lambda a, fill_value, dtype=None, **kwargs: np.full(
         shape_of(a), plain(fill_value), dtype=dtype or float),
     np.copy: lambda a, **kwargs: a,  # values here are never changed in place
-    np.real: lambda val: val,  # real numbers only
     np.round: lambda a, decimals=0, out=None: np.round(plain(a), decimals),  # piecewise constant
 })
 for _f in (np.argmax, np.argmin, np.argsort, np.isclose, np.allclose, np.array_equal):

@@ -27,7 +27,9 @@ import operator
 
 import numpy as np
 
-__all__ = ["defjvp", "UFUNC_PARTIALS", "PIECEWISE_CONSTANT", "OPERATORS"]
+from ..nesting import is_complex
+
+__all__ = ["defjvp", "UFUNC_PARTIALS", "PIECEWISE_CONSTANT", "OPERATORS", "LINEAR", "BILINEAR"]
 
 UFUNC_PARTIALS = {}
 
@@ -109,14 +111,32 @@ UFUNC_PARTIALS[np.radians] = UFUNC_PARTIALS[np.deg2rad]  # the same functions un
 UFUNC_PARTIALS[np.degrees] = UFUNC_PARTIALS[np.rad2deg]
 
 # ---- kinks (conventions in the module docstring) ----
+
+def _choice(ufunc, wins):
+    """The partials of a choice between x and y (``maximum``, ``minimum``): 1 for the argument
+    chosen, a half each at a tie. numpy orders complex numbers by their real parts first, which
+    has no derivative: refused."""
+    def check(x, y):
+        if is_complex(x) or is_complex(y):
+            raise TypeError(f"numpy.{ufunc.__name__} orders complex numbers, which has no "
+                            "derivative; compare real values (np.real, np.abs) instead")
+
+    def dx(out, x, y):
+        check(x, y)
+        return wins(x, y) + 0.5 * (x == y)
+
+    def dy(out, x, y):
+        check(x, y)
+        return wins(y, x) + 0.5 * (x == y)
+    return dx, dy
+
+
 defjvp(np.absolute,    lambda out, x: np.sign(x))
 defjvp(np.fabs,        lambda out, x: np.sign(x))
-defjvp(np.maximum,     lambda out, x, y: (x > y) + 0.5 * (x == y),
-                       lambda out, x, y: (y > x) + 0.5 * (x == y))
-defjvp(np.minimum,     lambda out, x, y: (x < y) + 0.5 * (x == y),
-                       lambda out, x, y: (y < x) + 0.5 * (x == y))
-defjvp(np.fmax,        *UFUNC_PARTIALS[np.maximum])
-defjvp(np.fmin,        *UFUNC_PARTIALS[np.minimum])
+defjvp(np.maximum,     *_choice(np.maximum, operator.gt))
+defjvp(np.minimum,     *_choice(np.minimum, operator.lt))
+defjvp(np.fmax,        *_choice(np.fmax, operator.gt))
+defjvp(np.fmin,        *_choice(np.fmin, operator.lt))
 
 # ---- piecewise constant: derivative zero, the result is a plain value ----
 PIECEWISE_CONSTANT = frozenset({
@@ -131,3 +151,10 @@ PIECEWISE_CONSTANT = frozenset({
 OPERATORS = {np.add: operator.add, np.subtract: operator.sub, np.multiply: operator.mul,
              np.true_divide: operator.truediv, np.power: operator.pow, np.negative: operator.neg,
              np.remainder: operator.mod}
+
+# add and subtract are linear, multiply bilinear: between two duals the tangent is then the
+# operation itself on the tangents (the linear and product rules of ``Primitive.tangent``), which
+# Dual's scalar fast path computes instead of calling both partials (benchmark row "RK4 loop:
+# derivative by Dual"); tests/test_dual.py checks that it gives the partials' numbers bit for bit.
+LINEAR = frozenset({np.add, np.subtract})
+BILINEAR = frozenset({np.multiply})

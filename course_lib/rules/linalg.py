@@ -26,6 +26,7 @@ one matrix.
 import numpy as np
 
 from .. import composites
+from ..nesting import COMPLEX_REFUSED, is_complex
 from ..nesting import plain as _plain
 from .primitive import Primitive, bind, shape_of
 
@@ -40,7 +41,13 @@ def _trace(m):
     return np.sum(np.diagonal(m, axis1=-2, axis2=-1), axis=-1)
 
 
+def _real_matrix(name, a):
+    if is_complex(a):
+        raise TypeError(f"numpy.linalg.{name} of a complex matrix: {COMPLEX_REFUSED}")
+
+
 def _square(name, a, stack=True):
+    _real_matrix(name, a)
     shape = shape_of(a)
     if len(shape) < 2 or shape[-1] != shape[-2] or not stack and len(shape) != 2:
         which = "a square matrix or a stack of them" if stack else "one square 2-d matrix"
@@ -168,6 +175,7 @@ def _eigh(a, UPLO="L"):
 
 
 def _svd(a, full_matrices=True, compute_uv=True, hermitian=False):
+    _real_matrix("svd", a)
     shape = shape_of(a)
     if len(shape) != 2:
         raise NotImplementedError(f"numpy.linalg.svd on derivatives takes one 2-d matrix; got "

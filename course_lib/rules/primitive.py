@@ -43,11 +43,14 @@ class Primitive:
         linear_in: the argument positions the primitive is linear in (default: all, when it has a
             transpose); a nonlinear primitive may be linear in some (solve, in b).
         multilinear: linear in each argument separately (a product), not jointly.
+        dtype: ``dtype(*args, **params)``, the output dtype, for a primitive whose output is
+            complex for real arguments or real for complex ones (an FFT, a real part); by
+            default the arguments' common dtype.
     """
-    __slots__ = ("name", "impl", "jvp", "transpose", "shape", "linear_in", "multilinear")
+    __slots__ = ("name", "impl", "jvp", "transpose", "shape", "linear_in", "multilinear", "dtype")
 
     def __init__(self, name, impl, jvp=None, transpose=None, shape=None, linear_in=None,
-                 multilinear=False):
+                 multilinear=False, dtype=None):
         self.name = name
         self.impl = impl
         self.jvp = jvp
@@ -55,6 +58,7 @@ class Primitive:
         self.shape = shape
         self.linear_in = linear_in
         self.multilinear = multilinear
+        self.dtype = dtype
 
     def __repr__(self):
         return f"Primitive({self.name})"
@@ -95,7 +99,8 @@ def bind(prim, *args, **params):
 
 
 class Abstract:
-    """An array's shape and dtype without its numbers: what a transpose keeps of a linear input."""
+    """An array's shape and dtype without its numbers: what a transpose keeps of a linear input
+    (the dtype says whether its cotangent is real or complex)."""
     __slots__ = ("shape", "dtype")
 
     def __init__(self, shape, dtype=np.dtype(float)):
