@@ -3,7 +3,8 @@
 Run: .venv/bin/python benchmarks/bench_jacobians.py [--quick]
 F(x) = tanh(A x) with A of n x n, and the scalar f(x) = sum(tanh(A x)^2) for the Hessian. Prints
 the time, the reference measured in the same run, their ratio and the target. BLAS is limited
-to one thread so the numbers are stable.
+to one thread so the numbers are stable. Where JAX is installed (it is not a dependency of the
+course), its eager and compiled Jacobians are timed on the same function too.
 """
 import os
 
@@ -18,6 +19,14 @@ import autograd.numpy as anp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from course_lib import hessian, jacfwd, jacrev  # noqa: E402
+
+try:  # JAX is not a dependency of the course; where it is installed, its eager times are printed
+    import jax  # noqa: E402
+    import jax.numpy as jnp  # noqa: E402
+    jax.config.update("jax_enable_x64", True)
+    jax.config.update("jax_platforms", "cpu")
+except ImportError:
+    jax = None
 
 QUICK = "--quick" in sys.argv
 SIZES = (10, 100) if QUICK else (10, 100, 1000)
@@ -56,3 +65,15 @@ for n in SIZES:
             f"<= {target:.2f}x autograd: {'PASS' if t_ours <= target * t_ref else 'MISS'}")
         print(f"{name + f', n = {n}':<22} {fmt(t_ours)} {fmt(t_ref)} {t_ours / t_ref:6.2f}x "
               f"{fmt(t_base)} {t_ours / t_base:8.0f}x  {verdict}")
+        if jax is not None and name in ("jacfwd", "jacrev"):
+            aj, xj = jnp.asarray(a), jnp.asarray(x)
+            transform = jax.jacfwd if name == "jacfwd" else jax.jacrev
+            eager = transform(lambda z: jnp.tanh(aj @ z))
+            compiled = jax.jit(eager)
+            compiled(xj).block_until_ready()
+            t_eager = best(lambda: eager(xj).block_until_ready())
+            t_jit = best(lambda: compiled(xj).block_until_ready())
+            verdict = "" if n != 1000 else (
+                f"<= 2x JAX eager: {'PASS' if t_ours <= 2 * t_eager else 'MISS'}")
+            print(f"{'  JAX eager / jit':<22} {fmt(t_eager)} {fmt(t_jit)}   ours / eager "
+                  f"{t_ours / t_eager:.2f}x, ours / jit {t_ours / t_jit:.1f}x  {verdict}")
