@@ -19,7 +19,6 @@ import importlib.util
 import pathlib
 
 import numpy as np
-from scipy.linalg import blas
 
 from .datasets import data_path
 
@@ -126,14 +125,16 @@ def load_movie_reviews():
 # gensim normalizes with double-precision BLAS (nrm2, then scal) and keeps float32 elsewhere; doing the
 # same operations in the same order gives the same bits, hence exactly the same evaluation numbers.
 
-_nrm2 = blas.get_blas_funcs("nrm2", (np.zeros(1),))
-_scal = blas.get_blas_funcs("scal", (np.zeros(1),))
+_BLAS = {}  # nrm2 and scal, fetched at first use: importing scipy.linalg costs most of a second
 
 
 def _unitvec(vec):
     """Return vec / ||vec|| computed like gensim's matutils.unitvec (same dtype as vec)."""
-    length = _nrm2(vec) if vec.size else 0.0
-    return _scal(1.0 / length, vec).astype(vec.dtype) if length > 0.0 else vec
+    if not _BLAS:
+        from scipy.linalg import blas
+        _BLAS.update((name, blas.get_blas_funcs(name, (np.zeros(1),))) for name in ("nrm2", "scal"))
+    length = _BLAS["nrm2"](vec) if vec.size else 0.0
+    return _BLAS["scal"](1.0 / length, vec).astype(vec.dtype) if length > 0.0 else vec
 
 
 def _top(scores, k):
