@@ -5,7 +5,7 @@ from .datasets import ChecksumError, data_path, verify_all
 from .dual import Dual, derivative, jacfwd, jvp
 from .embeddings import Embeddings, NgramEncoder, UnknownWordError, load_glove, load_movie_reviews
 from .numerics import central_difference, check_grads, complex_step, forward_difference
-from .optim import OptimizeResult, minimize
+from .optim import minimize
 from .reverse import grad, hessian, hvp, jacrev, value_and_grad, vjp
 from .rules.custom import custom_jvp, stop_gradient
 from .rules.elementwise import defjvp
@@ -22,3 +22,11 @@ __all__ = [
     "landing_distance", "closed_form_range", "closed_form_angle", "trajectory", "max_range",
     "aim", "AimResult", "mlp_init", "mlp_apply",
 ]
+
+
+def __getattr__(name):
+    """``OptimizeResult`` (scipy's type) is made at first use: importing scipy.optimize is slow."""
+    if name == "OptimizeResult":
+        from .optim import _result_type
+        return _result_type()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,7 +1,7 @@
 """First- and second-order optimisation: gradient descent, Adam, Newton, BFGS, L-BFGS, Newton-CG.
 
-One entry point, ``minimize(f, x0, method=...)``, returns an ``OptimizeResult`` with scipy's field
-names plus a per-iteration ``history``. Derivatives come from ``course_lib`` (the reverse-mode tape)
+One entry point, ``minimize(f, x0, method=...)``, returns scipy's ``OptimizeResult`` with its field
+names plus a per-iteration ``history``; ``options`` takes ``maxiter`` and ``gtol`` as scipy's does. Derivatives come from ``course_lib`` (the reverse-mode tape)
 unless the caller passes ``jac``, ``hess`` or ``hessp``. Every method stops when the gradient norm
 ``||grad f(x)||_2`` falls to ``gtol``: a small step alone never counts as success, because a stalled
 method takes small steps far from a minimum. When a run stops short, the message says why: f
@@ -35,29 +35,47 @@ _DEFAULT_MAXITER = {"gd": 20_000, "adam": 20_000, "newton": 1_000, "bfgs": 1_000
                     "lbfgs": 1_000, "newton-cg": 1_000}
 
 
-class OptimizeResult(dict):
-    """Holds the outcome of ``minimize``: a dict whose keys are also attributes (as in scipy).
+def _result_type():
+    """Return the result type: scipy's OptimizeResult with a one-line repr, made at first use.
 
-    Fields: ``x`` (solution, shape of x0), ``fun`` (f at x), ``jac`` (gradient at x), ``nit``
-    (iterations), ``nfev``/``njev``/``nhev`` (evaluations of f, its gradient, and Hessians or
-    Hessian-vector products), ``success``, ``message``, ``method`` and ``history``: a dict of
-    arrays ``f``, ``grad_norm``, ``step`` (length of the step that led there) and ``time``
-    (seconds since the start), one entry per iterate including x0. Chapter 5.
+    Importing scipy.optimize takes a fifth of a second, so ``import course_lib`` does not; the
+    first ``minimize`` (or the first look at ``OptimizeResult``) does.
     """
+    if not _RESULT_TYPE:
+        from scipy.optimize import OptimizeResult as ScipyResult
 
-    def __getattr__(self, name):
-        try:
-            return self[name]
-        except KeyError:
-            raise AttributeError(name) from None
+        class OptimizeResult(ScipyResult):
+            """Holds the outcome of ``minimize``: scipy's result type, with scipy's fields and more.
 
-    __setattr__ = dict.__setitem__
+            Fields: ``x`` (solution, shape of x0), ``fun`` (f at x), ``jac`` (gradient at x),
+            ``nit`` (iterations), ``nfev``/``njev``/``nhev`` (evaluations of f, its gradient, and
+            Hessians or Hessian-vector products), ``success``, ``message``, ``method``,
+            ``min_curvature`` (the Hessian's smallest eigenvalue at x, for small problems) and
+            ``history``: a dict of arrays ``f``, ``grad_norm``, ``step`` (length of the step that
+            led there) and ``time`` (seconds since the start), one entry per iterate including
+            x0. Chapter 5.
+            """
 
-    def __repr__(self):
-        return (f"OptimizeResult(method={self.get('method')!r}, success={self.get('success')}, "
-                f"fun={self.get('fun'):.6g}, nit={self.get('nit')}, nfev={self.get('nfev')}, "
-                f"njev={self.get('njev')}, nhev={self.get('nhev')}, "
-                f"message={self.get('message')!r})")
+            def __repr__(self):
+                return (f"OptimizeResult(method={self.get('method')!r}, "
+                        f"success={self.get('success')}, fun={self.get('fun'):.6g}, "
+                        f"nit={self.get('nit')}, nfev={self.get('nfev')}, "
+                        f"njev={self.get('njev')}, nhev={self.get('nhev')}, "
+                        f"message={self.get('message')!r})")
+
+        OptimizeResult.__module__, OptimizeResult.__qualname__ = __name__, "OptimizeResult"
+        _RESULT_TYPE.append(OptimizeResult)
+    return _RESULT_TYPE[0]
+
+
+_RESULT_TYPE = []
+
+
+def __getattr__(name):
+    """``OptimizeResult``, made at first use (see ``_result_type``)."""
+    if name == "OptimizeResult":
+        return _result_type()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 # ---- the objective: f and its derivatives, counted ----
@@ -258,7 +276,7 @@ class _Run:
             message += (f", but the Hessian there has a negative eigenvalue ({curvature:.3g}): "
                         "x is a saddle point, not a minimum; start elsewhere, or step along the "
                         "eigenvector of negative curvature")
-        return OptimizeResult(
+        return _result_type()(
             x=self.x, fun=self.fx, jac=self.g, nit=self.nit, nfev=self.obj.nfev,
             njev=self.obj.njev, nhev=self.obj.nhev, success=bool(success), message=message,
             method=method, min_curvature=curvature,

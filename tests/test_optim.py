@@ -278,7 +278,7 @@ def test_backtracking_line_search_gives_sufficient_decrease():
 
 def test_result_fields_and_history():
     res = minimize(so.rosen, START_2D, method="bfgs", jac=so.rosen_der)
-    assert isinstance(res, OptimizeResult)
+    assert isinstance(res, OptimizeResult) and isinstance(res, so.OptimizeResult)
     for key in ["x", "fun", "jac", "nit", "nfev", "njev", "nhev", "success", "message", "history"]:
         assert key in res
     assert res.fun == so.rosen(res.x)
