@@ -24,6 +24,7 @@ from .reverse import grad
 
 GRAVITY = 9.81
 """Standard gravity in m/s^2 used by default everywhere in this module."""
+MAX_SPEED = 1000.0  # m/s: the fastest launch `aim` tries when the speed is free (a fast cannon)
 
 _HERMITE_NEWTON_STEPS = 4  # Newton iterations for the crossing time inside one step
 
@@ -351,7 +352,8 @@ class AimResult:
 
 
 def aim(target, speed=None, *, drag=0.0, height=0.0, arc="low", method="newton", angle0=None,
-        speed0=None, tol=1e-6, max_iter=None, lr=None, n_steps=100, gravity=GRAVITY):
+        speed0=None, tol=1e-6, max_iter=None, lr=None, n_steps=100, gravity=GRAVITY,
+        max_speed=MAX_SPEED):
     """Find the launch angle (and, if ``speed`` is None, the speed) that lands on ``target``.
 
     Both methods differentiate the simulator itself. ``method="newton"`` solves
@@ -367,6 +369,8 @@ def aim(target, speed=None, *, drag=0.0, height=0.0, arc="low", method="newton",
     Args:
         target: distance(s) in m, > 0 and within reach; any shape.
         speed: launch speed in m/s (scalar or broadcasting with target), or None to free it.
+        max_speed: with the speed free, the fastest launch allowed (m/s, default 1000, a fast
+            cannon's muzzle speed); a target beyond the reach at that speed raises ValueError.
         drag, height, n_steps, gravity: as in ``landing_distance``.
         arc: "low" or "high": which of the two angles that hit a target to find (ignored when
             ``angle0`` is given: the arc is then the one ``angle0`` lies on).
@@ -391,7 +395,15 @@ def aim(target, speed=None, *, drag=0.0, height=0.0, arc="low", method="newton",
         max_iter = 50 if method == "newton" else 5000
     sim = dict(drag=drag, height=height, n_steps=n_steps, gravity=gravity)
     if speed is None:
-        return _aim_free(target, sim, arc, method, angle0, speed0, tol, max_iter, lr)
+        reach, _ = max_range(max_speed, **sim)
+        if np.any(target > reach):
+            raise ValueError(
+                f"target {float(np.max(target)):.6g} m is out of reach at speeds up to "
+                f"{max_speed:g} m/s: with drag {drag:g} 1/m the farthest shot at that speed lands "
+                f"at {float(reach):.6g} m"
+                + (" (air drag makes the reach grow only slowly with speed)" if drag > 0 else "")
+                + ". Lower the drag, move the target closer, or raise max_speed.")
+        return _aim_free(target, sim, arc, method, angle0, speed0, tol, max_iter, lr, max_speed)
     target, speed = np.broadcast_arrays(target, np.asarray(speed, dtype=float))
     target, speed = target.copy(), speed.copy()
     _check_launch(0.5, speed, drag, height, gravity, n_steps)
@@ -438,12 +450,12 @@ def aim(target, speed=None, *, drag=0.0, height=0.0, arc="low", method="newton",
     return AimResult(angle, speed, distance, error, nit, bool(history[-1] < tol), history)
 
 
-def _aim_free(target, sim, arc, method, angle0, speed0, tol, max_iter, lr):
+def _aim_free(target, sim, arc, method, angle0, speed0, tol, max_iter, lr, max_speed):
     """Aim with speed and angle both free (see ``aim``)."""
     if angle0 is None:
         angle0 = 0.6 if arc == "low" else 1.1
     if speed0 is None:
-        speed0 = np.sqrt(sim["gravity"] * target)
+        speed0 = np.minimum(np.sqrt(sim["gravity"] * target), max_speed)
     angle, speed = (np.broadcast_to(np.asarray(p, dtype=float), target.shape).copy()
                     for p in (angle0, speed0))
     _check_launch(angle, speed, sim["drag"], sim["height"], sim["gravity"], sim["n_steps"])
@@ -470,7 +482,7 @@ def _aim_free(target, sim, arc, method, angle0, speed0, tol, max_iter, lr):
             angle = angle - lr * miss * d_angle
             speed = speed * np.exp(-lr * miss * d_log_speed)
         angle = np.clip(angle, 1e-6, np.pi / 2 - 1e-6)
-        speed = np.maximum(speed, 1e-6)
+        speed = np.clip(speed, 1e-6, max_speed)
     return AimResult(angle, speed, distance, np.abs(miss), nit, bool(history[-1] < tol), history)
 
 

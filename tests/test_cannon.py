@@ -179,6 +179,19 @@ def test_aiming_with_speed_and_angle_free_lands_on_target():
                     atol=1e-6)
 
 
+def test_aiming_with_speed_free_refuses_a_target_beyond_reach_at_max_speed():
+    # Without drag the farthest shot at speed v lands at v^2 / g (closed form).
+    limit = 30.0
+    reachable = aim(0.8 * limit**2 / 9.81, None, max_speed=limit)
+    assert reachable.converged and reachable.speed <= limit
+    with pytest.raises(ValueError, match="out of reach at speeds up to 30 m/s.*91.7431 m"):
+        aim(limit**2 / 9.81 + 0.5, None, max_speed=limit)
+    # With drag 0.1 1/m the reach grows only logarithmically with speed: 100 m is never reached by
+    # a cannon (a free-speed search once returned 108,762 m/s without a word).
+    with pytest.raises(ValueError, match="out of reach.*drag 0.1 1/m"):
+        aim(100.0, None, drag=0.1)
+
+
 def test_polishing_from_a_start_angle_stays_on_its_arc():
     start = np.array([0.2, 1.3])
     result = aim(np.array([6.0, 6.0]), 10.0, angle0=start, n_steps=8)
