@@ -1,6 +1,9 @@
 """Differentiable Programming, hands-on: the library the chapters build, one idea per module."""
 from .cannon import (AimResult, aim, closed_form_angle, closed_form_range, landing_distance,
                      max_range, mlp_apply, mlp_init, trajectory)
+from .control import (costate, double_integrator, ilqr, linear_step, lq_value_and_grad, lqr,
+                      lqr_controls, lqr_gain, pendulum_step, pendulum_torque, quadratic_cost,
+                      rollout, shooting, swing_up_cost, swing_up_step)
 from .datasets import ChecksumError, data_path, verify_all
 from .dual import Dual, derivative, jacfwd, jvp
 from .embeddings import Embeddings, NgramEncoder, UnknownWordError, load_glove, load_movie_reviews
@@ -21,6 +24,9 @@ __all__ = [
     "minimize", "OptimizeResult",
     "landing_distance", "closed_form_range", "closed_form_angle", "trajectory", "max_range",
     "aim", "AimResult", "mlp_init", "mlp_apply",
+    "rollout", "linear_step", "double_integrator", "quadratic_cost", "lqr", "lqr_controls",
+    "lqr_gain", "costate", "lq_value_and_grad", "shooting", "ilqr", "pendulum_step",
+    "pendulum_torque", "swing_up_step", "swing_up_cost",
 ]
 
 
