@@ -21,7 +21,7 @@ convention: J = 1/2 sum_t (x_t^T Q x_t + u_t^T R u_t) + 1/2 x_T^T Q_f x_T.
 import numpy as np
 
 from .dual import jacfwd
-from .optim import OptimizeResult, minimize
+from .optim import _result_type, minimize
 from .reverse import grad, hessian
 
 # Gymnasium's Pendulum-v1: gravity (m/s^2), mass (kg), length (m), time step (s), limits.
@@ -400,7 +400,7 @@ def ilqr(step, cost, x0, us0, gtol=1e-6, maxiter=200, mu0=0.0):
         xs, us, J = new_xs, new_us, J_new
         mu = 0.0 if mu < 1e-5 else mu / 10.0
         history["f"].append(J)
-    return OptimizeResult(us=us, xs=xs, fun=J, nit=nit, success=gnorm <= gtol, message=message,
+    return _result_type()(us=us, xs=xs, fun=J, nit=nit, success=gnorm <= gtol, message=message,
                           grad_norm=gnorm, n_regularised=n_reg, history=history)
 
 
