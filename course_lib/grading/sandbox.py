@@ -70,10 +70,11 @@ def command(cpu_seconds, unsafe=False):
         raise SandboxError(INSTALL_HINT)
     args = [bwrap, "--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534",
             "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--disable-userns"]
+    # The private /tmp first: a course folder that itself lies under /tmp is bound on top of it.
+    args += ["--dev", "/dev", "--proc", "/proc", "--size", str(TMP_SIZE), "--tmpfs", "/tmp"]
     for path in _read_only_paths():
         args += ["--ro-bind", path, path]
-    args += ["--dev", "/dev", "--proc", "/proc", "--size", str(TMP_SIZE), "--tmpfs", "/tmp",
-             "--chdir", "/tmp", "--clearenv"]
+    args += ["--chdir", "/tmp", "--clearenv"]
     for key, value in environment(cpu_seconds).items():
         args += ["--setenv", key, value]
     return args + ["--"] + worker
