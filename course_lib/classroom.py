@@ -220,8 +220,9 @@ def check_submission(path):
 def answer_sources(cells, bundle):
     """Return {question: the source of the cells that define its answers} (for finding copies)."""
     found = {}
+    named = [(src, submission.defined_names(src)) for _, src in cells]
     for q, spec in bundle["questions"].items():
-        parts = [src for _, src in cells if submission.defined_names(src) & set(spec["answers"])]
+        parts = [src for src, names in named if names & set(spec["answers"])]
         if parts:
             found[q] = "\n".join(parts)
     return found

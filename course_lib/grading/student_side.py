@@ -79,11 +79,11 @@ class Worker:
                 error = exc
         return {"op": "done", **describe(error)}
 
-    def run_code(self, source, namespace, timeout):
-        """Run trusted set-up code (the master's) into a namespace of its own."""
+    def run_code(self, source, namespace, timeout, filename="<set-up>"):
+        """Run code into a namespace under a time limit (the master's set-up code, a test)."""
         with time_limit(timeout):
             try:
-                exec(compile(source, "<set-up>", "exec"), namespace)
+                exec(compile(source, filename, "exec"), namespace)
                 error = None
             except BaseException as exc:  # noqa: B036 - reported to the grader as data
                 error = exc
@@ -96,13 +96,7 @@ class Worker:
         scope = {k: v for k, v in self.shell.user_ns.items() if not k.startswith("_i")}
         scope.update(self.tools)
         scope[ASSERT_HOOK] = self.assertion
-        with time_limit(request["timeout"]):
-            try:
-                exec(compile(request["source"], "<test>", "exec"), scope)
-                error = None
-            except BaseException as exc:  # noqa: B036 - reported to the grader as data
-                error = exc
-        return {"op": "done", **describe(error)}
+        return self.run_code(request["source"], scope, request["timeout"], "<test>")
 
     def answers(self, names):
         """Say which of a question's answer names are missing or still hold a `...`."""
@@ -150,16 +144,13 @@ class Worker:
 
     def resolve(self, value):
         """Turn handles and references from the grader into this side's objects."""
+        return wire.map_leaves(value, self._resolve_leaf)
+
+    def _resolve_leaf(self, value):
         if isinstance(value, wire.Handle):
             return self.handles[value.number]
         if isinstance(value, wire.Reference):
             return self.find(value.name)
-        if isinstance(value, list):
-            return [self.resolve(v) for v in value]
-        if isinstance(value, tuple):
-            return tuple(self.resolve(v) for v in value)
-        if isinstance(value, dict):
-            return {k: self.resolve(v) for k, v in value.items()}
         return value
 
 

@@ -149,8 +149,9 @@ def grade_cells(bundle, cells, limits, unsafe=False):
     questions = bundle["questions"]
     owner = {}
     for number, source in cells:
+        names = defined_names(source)
         for q, spec in questions.items():
-            if defined_names(source) & set(spec["answers"]):
+            if names & set(spec["answers"]):
                 owner.setdefault(number, q)
     run = Run(cells, bundle["setup"], limits, unsafe)
     results = {q: [None] * len(spec["tests"]) for q, spec in questions.items()}
@@ -174,10 +175,7 @@ def grade_cells(bundle, cells, limits, unsafe=False):
                             f"stopped at the notebook's time limit of {limits['notebook']:g} s")
     finally:
         run.close()
-    for number in sorted(owner):
-        for note in list(graded.notes):
-            if note.startswith(f"cell {number} "):
-                graded.notes[graded.notes.index(note)] = f"{note} ({owner[number]}'s answer)"
+    graded.notes = [_with_owner(note, owner) for note in graded.notes]
     for q, spec in questions.items():
         share = float(spec["points"]) / len(spec["tests"])
         lines, earned = [], 0.0
@@ -190,6 +188,13 @@ def grade_cells(bundle, cells, limits, unsafe=False):
         graded.tests[q] = lines
         graded.asserts[q] = [result.asserts if result else 0 for result in results[q]]
     return graded
+
+
+def _with_owner(note, owner):
+    """A note about a cell, with the question whose answer that cell holds."""
+    found = re.match(r"cell (\d+) ", note)
+    number = int(found.group(1)) if found else None
+    return f"{note} ({owner[number]}'s answer)" if number in owner else note
 
 
 def _one_test(run, test, tools, limits, graded):

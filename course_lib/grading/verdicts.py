@@ -151,15 +151,8 @@ def reference_to(tools):
 
 def _live(value, sandbox, deadline, tools):
     """Make the handles inside a decoded value callable."""
-    if isinstance(value, wire.Handle):
-        return RemoteFunction(value, sandbox, deadline, tools)
-    if isinstance(value, list):
-        return [_live(v, sandbox, deadline, tools) for v in value]
-    if isinstance(value, tuple):
-        return tuple(_live(v, sandbox, deadline, tools) for v in value)
-    if isinstance(value, dict):
-        return type(value)({k: _live(v, sandbox, deadline, tools) for k, v in value.items()})
-    return value
+    return wire.map_leaves(value, lambda v: RemoteFunction(v, sandbox, deadline, tools)
+                           if isinstance(v, wire.Handle) else v)
 
 
 @dataclass
@@ -173,10 +166,11 @@ class TestResult:
 
 
 def judge(test, number, values, tools, sandbox, deadline):
-    """Evaluate one assertion here; return "" if it holds, else the message saying why not."""
+    """Evaluate one assertion here; return "" if it holds, else the message saying why not.
+
+    ``tools`` is the namespace the assertion starts from: the set-up's names and the test's imports.
+    """
     scope = dict(tools)
-    if test.imports:
-        exec(compile(test.imports, "<test imports>", "exec"), scope)
     for name, form in values.items():
         if name in test.reads[number]:
             scope[name] = _live(wire.decode(form), sandbox, deadline, tools)
@@ -204,13 +198,16 @@ def run_test(sandbox, test, tools, timeout):
         A TestResult. Raises SandboxError (TimedOut, Died) if the sandbox stopped.
     """
     deadline = time.monotonic() + timeout
+    own = dict(tools)  # the set-up's names and the test's own imports, for every assertion
+    if test.imports:
+        exec(compile(test.imports, "<test imports>", "exec"), own)
     sandbox.send({"op": "test", "source": test.sandbox_source, "timeout": timeout,
                   "asserts": {str(k): v for k, v in test.reads.items()}})
     result = TestResult(passed=False)
     while True:
         message = sandbox.receive(deadline + 5)
         if message.get("op") == "assert" and message.get("id") in test.asserts:
-            why = judge(test, message["id"], message.get("names") or {}, tools, sandbox,
+            why = judge(test, message["id"], message.get("names") or {}, own, sandbox,
                         deadline + 5)
             result.asserts += 1
             if why:

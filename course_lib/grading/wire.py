@@ -162,6 +162,20 @@ def decode(obj, depth=0):
     raise WireError("not a data form")
 
 
+def map_leaves(value, leaf):
+    """Return a decoded value with ``leaf`` applied to everything but its lists, tuples and dicts.
+
+    Dicts keep their type (a Record stays a Record).
+    """
+    if isinstance(value, list):
+        return [map_leaves(v, leaf) for v in value]
+    if isinstance(value, tuple):
+        return tuple(map_leaves(v, leaf) for v in value)
+    if isinstance(value, dict):
+        return type(value)({k: map_leaves(v, leaf) for k, v in value.items()})
+    return leaf(value)
+
+
 def dumps(message):
     """Return one message as a JSON line (bytes, ending in a newline)."""
     return (json.dumps(message, allow_nan=False, separators=(",", ":")) + "\n").encode()
