@@ -51,6 +51,18 @@ class Trace:
                 tan.append(float(sum(fn(tan[p]) for p, fn in zip(parents, vjps))))
         return tan
 
+    def partials(self):
+        """The linearized tape of a scalar trace: each row's local derivatives towards its inputs.
+
+        Row ``i`` stands for the linear step ``dv_i = sum_p d_p * dv_p``; its transpose, run from
+        the last row to the first, adds ``d_p * adjoint_i`` to each input's adjoint. Returns: a
+        list with, per row, a list of ``(input var, local derivative)`` pairs (empty for inputs).
+        """
+        if any(shape_of(e.value) != () for e in self._entries):
+            raise ValueError("partials() works on scalar tapes only")
+        return [[(self._name(p), float(fn(1.0))) for p, fn in zip(parents, vjps)]
+                for parents, vjps, _, _ in self._entries]
+
     def table(self, digits=4, tangents=None):
         """The Wengert list as text: one row per variable, with value and adjoint (and tangent)."""
         head = f"{'var':>5}  {'op':<12} {'inputs':<14} {'value':>12}"
@@ -59,7 +71,7 @@ class Trace:
         head += f" {'adjoint':>12}"
         lines = [head, "-" * len(head)]
         for k, r in enumerate(self.rows):
-            val = _fmt(r["value"], digits)
+            val = "-" if r["value"] is None else _fmt(r["value"], digits)  # a linear step
             line = f"{r['var']:>5}  {r['op']:<12} {', '.join(r['inputs']):<14} {val:>12}"
             if tangents is not None:
                 line += f" {_fmt(tangents[k], digits):>12}"

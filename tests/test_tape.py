@@ -667,3 +667,25 @@ def test_clip_bounds_are_differentiable_and_a_bound_itself_has_derivative_0():
     close(grad(lambda v: np.sum(np.clip(v, 0.0, 1.0)))(x), [0.0, 0.0, 1.0, 0.0, 0.0])
     close(grad(lambda v: np.sum(np.clip(v, 0.0, 1.0)))(x),
           autograd.grad(lambda v: anp.sum(anp.clip(v, 0.0, 1.0)))(x))
+
+
+def test_baydin_partials_are_the_linearized_tape():
+    # local derivatives of ln x1 + x1 x2 - sin x2 at (2, 5), by hand: 1/x1; x2, x1; cos x2; 1, 1; 1, -1
+    t = trace(baydin, 2.0, 5.0)
+    want = [[], [], [("v-1", 0.5)], [("v-1", 5.0), ("v0", 2.0)], [("v0", np.cos(5.0))],
+            [("v1", 1.0), ("v2", 1.0)], [("v4", 1.0), ("v3", -1.0)]]
+    assert t.partials() == want
+    # the transposed steps, run backwards, give the adjoints
+    adj = {r["var"]: 0.0 for r in t.rows}
+    adj["v5"] = 1.0
+    for r, steps in reversed(list(zip(t.rows, t.partials()))):
+        for name, d in steps:
+            adj[name] += d * adj[r["var"]]
+    assert [adj[r["var"]] for r in t.rows] == [float(r["adjoint"]) for r in t.rows]
+
+
+def test_linear_steps_of_a_rule_print_without_a_value():
+    t = trace(lambda a: np.sum(np.linalg.inv(a)), np.array([[2.0, 1.0], [1.0, 3.0]]))
+    assert [r["op"] for r in t.rows] == ["input", "matmul", "matmul", "negative", "inv", "sum"]
+    assert [r["value"] is None for r in t.rows] == [False, True, True, True, False, False]
+    assert str(t).splitlines()[3].split()[3] == "-"
