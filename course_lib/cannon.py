@@ -543,8 +543,8 @@ def mlp_apply(params, x, xp=np):
     """
     if len(params) < 2 or len(params) % 2:
         raise ValueError("params must be the list [W1, b1, W2, b2, ...] made by mlp_init")
-    x_shape = np.shape(_primal(x))
-    n_in = np.shape(_primal(params[0]))[0]
+    x_shape = np.shape(x)  # shapes only: any kind of value (a staged one has no numbers)
+    n_in = np.shape(params[0])[0]
     if len(x_shape) != 2 or x_shape[1] != n_in:
         raise ValueError(f"x must have shape (batch, {n_in}); got {x_shape}. "
                          "Reshape a vector of inputs with x[:, None].")
