@@ -45,8 +45,13 @@ class Var:
 
     def __init__(self, example):
         self.example = example
-        self.shape = shape_of(example)
-        self.dtype = np.asarray(example).dtype
+        if example.__class__ is float:  # the common case in scalar loops, without numpy
+            self.shape, self.dtype = (), _FLOAT
+        else:
+            self.shape, self.dtype = shape_of(example), np.asarray(example).dtype
+
+
+_FLOAT = np.dtype(float)
 
 
 class Eqn:
@@ -159,8 +164,11 @@ def _map(fn, x):
     """``fn`` applied to every leaf of nested tuples and lists (numpy arguments such as indices)."""
     cls = x.__class__
     if cls is tuple or cls is list:
-        return cls(_map(fn, a) for a in x)
+        return cls([_map(fn, a) if a.__class__ in _SEQUENCES else fn(a) for a in x])
     return fn(x)
+
+
+_SEQUENCES = (tuple, list)
 
 
 def _run(op, args, params):
@@ -185,6 +193,14 @@ _BRANCH = ("a branch on a staged value's numbers (if, while, bool(), float(), or
            "which records the branch taken at each call")
 
 
+def _example_of(x):
+    return x.var.example if x.__class__ is Staged else x
+
+
+def _var_of(x):
+    return x.var if x.__class__ is Staged else x
+
+
 class _Builder:
     __slots__ = ("tag", "eqns", "active")
 
@@ -196,26 +212,37 @@ class _Builder:
         if not self.active:
             raise RuntimeError("a staged value escaped from the make_program call that created "
                                "it; return it from f instead of keeping it")
-
-        def example(x):
-            if x.__class__ is Staged:
-                if x._builder is not self:
-                    raise ValueError("staged values of two make_program calls met; stage one "
-                                     "function at a time")
-                return x.var.example
-            return x
-
-        def var(x):
-            return x.var if x.__class__ is Staged else x
+        for a in _leaves(args) + _leaves(tuple(params.values())):
+            if a.__class__ is Staged and a._builder is not self:
+                raise ValueError("staged values of two make_program calls met; stage one "
+                                 "function at a time")
         if op is np.multiply and len(args) == 2:  # a product by the constant 1.0 is the other
             for one, other in (args, args[::-1]):  # factor, bit for bit: no line for it
                 if (one.__class__ is float and one == 1.0 and other.__class__ is Staged
                         and other.var.dtype.kind == "f"):
                     return other
-        out = _run(op, _map(example, args), {k: _map(example, v) for k, v in params.items()})
+        if params:
+            out = _run(op, _map(_example_of, args),
+                       {k: _map(_example_of, v) for k, v in params.items()})
+            params = {k: _map(_var_of, p) for k, p in params.items()}
+        else:
+            out = _run(op, _map(_example_of, args), params)
+        args = _map(_var_of, args)
         v = Var(out)
-        self.eqns.append(Eqn(op, _map(var, args), {k: _map(var, p) for k, p in params.items()}, v))
+        self.eqns.append(Eqn(op, args, params, v))
         return Staged(v, self, 0 if frozen else self.tag)
+
+
+def _operator(ufunc, reflected=False):
+    """A Python operator on a staged value: recorded directly when the other operand is a number
+    or a staged value of the same kind (numpy's dispatch costs more than the recording)."""
+    def method(self, other):
+        cls = other.__class__
+        if cls is float or cls is int or cls is Staged and other._tag == self._tag:
+            args = (other, self) if reflected else (self, other)
+            return self._builder.record(ufunc, args, {}, not self._tag)
+        return ufunc(other, self) if reflected else ufunc(self, other)
+    return method
 
 
 class Staged(ArrayMethods, UfuncOperators):
@@ -303,11 +330,11 @@ class Staged(ArrayMethods, UfuncOperators):
     def __array__(self, dtype=None, copy=None):
         raise DataDependentBranch(_BRANCH)
 
-    def __pow__(self, other):
-        return np.power(self, other)
-
-    def __rpow__(self, other):
-        return np.power(other, self)
+    __add__, __radd__ = _operator(np.add), _operator(np.add, True)
+    __sub__, __rsub__ = _operator(np.subtract), _operator(np.subtract, True)
+    __mul__, __rmul__ = _operator(np.multiply), _operator(np.multiply, True)
+    __truediv__, __rtruediv__ = _operator(np.true_divide), _operator(np.true_divide, True)
+    __pow__, __rpow__ = _operator(np.power), _operator(np.power, True)
 
     def __mod__(self, other):
         return np.remainder(self, other)
@@ -439,10 +466,11 @@ def linearize(program, wrt=None):
             unknown.add(e.out)
         else:
             known_eqns.append(e)
-    residuals = []
+    residuals = {}  # a dict keeps the order of first use
     for v in [v for e in linear_eqns for v in e.inputs()] + pushed.outputs[m:]:
-        if type(v) is Var and v not in unknown and v not in residuals:
-            residuals.append(v)
+        if type(v) is Var and v not in unknown:
+            residuals[v] = None
+    residuals = list(residuals)
     primal = dce(Program(pushed.inputs[:n], known_eqns, pushed.outputs[:m] + residuals))
     linear = Program(residuals + pushed.inputs[n:], linear_eqns, pushed.outputs[m:])
     return primal, dce(linear)
