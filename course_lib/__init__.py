@@ -13,6 +13,8 @@ from .reverse import grad, hessian, hvp, jacrev, value_and_grad, vjp
 from .rules.custom import custom_jvp, stop_gradient
 from .rules.elementwise import defjvp
 from .wengert import trace
+from .staging import DataDependentBranch, grad_program, make_program, vjp_program
+from .compiling import compiled_grad, jit, to_source
 
 __all__ = [
     "ChecksumError", "data_path", "verify_all",
@@ -28,6 +30,8 @@ __all__ = [
     "rollout", "linear_step", "double_integrator", "quadratic_cost", "lqr", "lqr_controls",
     "lqr_gain", "costate", "lq_value_and_grad", "shooting", "ilqr", "pendulum_step",
     "pendulum_torque", "swing_up_step", "swing_up_cost",
+    "make_program", "grad_program", "vjp_program", "DataDependentBranch", "jit", "compiled_grad",
+    "to_source",
 ]
 
 
