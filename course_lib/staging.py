@@ -16,6 +16,8 @@ its own. Each *evaluates* the program on the values of one mode, while staging t
 * ``transpose``: the linear program run under the tape (``course_lib.reverse.vjp``), whose
   backward pass runs the transpose of each linear step on staged cotangents;
 * ``vjp_program``/``grad_program``: reverse mode as linearize, then transpose;
+* ``vmap``: the program evaluated on ``Batched`` stacks (``course_lib.batching``), one pass for
+  many inputs;
 * ``dce`` (dead-code elimination) and ``cse`` (common-subexpression elimination).
 
 Tracing runs ``f`` once, so a Python loop is unrolled and a Python ``if`` is decided then. The
@@ -24,6 +26,7 @@ every input of those shapes, so a branch on a staged value is refused (``DataDep
 """
 import numpy as np
 
+from .batching import Batched
 from .dual import Dual
 from .nesting import ArrayMethods, UfuncOperators, flat_args, new_tag, shape_of, top_tag
 from .reverse import vjp as tape_vjp
@@ -34,7 +37,7 @@ from .rules.products import matmul
 from .rules.structural import GETITEM, getitem
 
 __all__ = ["Var", "Eqn", "Program", "Staged", "DataDependentBranch", "make_program", "jvp",
-           "linearize", "transpose", "vjp_program", "grad_program", "dce", "cse", "op_name"]
+           "linearize", "transpose", "vjp_program", "grad_program", "vmap", "dce", "cse", "op_name"]
 
 
 # ---- programs: variables, equations, printing, evaluation -----------------------------------
@@ -176,7 +179,15 @@ def _run(op, args, params):
     if isinstance(op, Primitive):
         return bind(op, *args, **params)
     if isinstance(op, np.ufunc):
-        return OPERATORS.get(op, op)(*args)  # Python's operators, as the tape computes them
+        operator = OPERATORS.get(op)  # Python's operators, as the tape computes them
+        if operator is not None:
+            try:
+                return operator(*args)
+            except DataDependentBranch:
+                raise
+            except TypeError:  # a kind of value without this operator (a batch has no **)
+                pass
+        return op(*args)
     return op(*args, **params)
 
 
@@ -525,6 +536,26 @@ def grad_program(program, wrt=None, with_value=False):
         grads = back.evaluate(outs[1:] + [1.0])
         return tuple(outs[:1] + grads) if with_value else tuple(grads)
     return cse(dce(make_program(composed, *_examples(program.inputs))))
+
+
+def vmap(program, size, batched=None):
+    """The batched program: one pass for ``size`` inputs at once (chapter 7).
+
+    The inputs listed in ``batched`` (default all) get a leading axis of length ``size``; the
+    others are shared. Each line acts on the whole stack by the batching rules of
+    ``course_lib.batching``; every output gets the leading axis.
+    """
+    batched = set(range(len(program.inputs)) if batched is None else batched)
+
+    def mapped(*args):
+        tag = new_tag()
+        outs = program.evaluate([Batched(a, tag) if k in batched else a
+                                 for k, a in enumerate(args)])
+        return tuple(o.value if o.__class__ is Batched and o._tag == tag
+                     else np.broadcast_to(o, (size,) + shape_of(o)) for o in outs)
+    examples = [np.broadcast_to(v.example, (size,) + v.shape).copy() if k in batched
+                else v.example for k, v in enumerate(program.inputs)]
+    return make_program(mapped, *examples)
 
 
 def _reverse_parts(program, wrt):

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from course_lib import grad, jvp, mlp_apply, mlp_init
 from course_lib.compiling import compiled_grad, jit, to_source
 from course_lib.staging import (DataDependentBranch, cse, dce, grad_program, jvp as jvp_program,
-                                linearize, make_program, transpose, vjp_program)
+                                linearize, make_program, transpose, vjp_program, vmap)
 
 RNG = np.random.default_rng(7)
 A = RNG.standard_normal((4, 3))
@@ -212,3 +212,27 @@ def test_a_data_dependent_branch_gets_the_clear_error():
     # written with np.where it stages, and gives the tape's gradient
     g = compiled_grad(lambda x: np.where(np.sum(x) > 0, np.sum(np.sin(x)), np.sum(x)))
     assert np.allclose(g(X), grad(f)(X), **TOL) and np.allclose(g(-X), grad(f)(-X), **TOL)
+
+
+@pytest.mark.parametrize("name", ["matmul, tanh, sum", "einsum, cumsum", "max, mean, exp",
+                                  "solve, det", "indexing with repeats, concatenate"])
+def test_batched_programs_and_jacobians_by_batched_jvps_and_vjps(name):
+    f = FUNCTIONS[name]
+    points = RNG.standard_normal((5, 3))
+    program = make_program(lambda x: f(np, x), X)
+    assert np.allclose(vmap(program, 5)(points), [f(np, p) for p in points], **TOL)
+    # one batched pass of the gradient program gives the five gradients
+    grads = vmap(grad_program(program), 5)(points)
+    want = [autograd.grad(lambda z: f(anp, z))(p) for p in points]
+    assert np.allclose(grads, want, **TOL)
+    # the Jacobian of x -> (f(x), sin(x) * f(x)) by three JVPs in one pass and two VJPs in one
+    g = make_program(lambda x: np.concatenate([np.reshape(f(np, x), (1,)), np.sin(x) * f(np, x)]), X)
+    jac = autograd.jacobian(lambda z: anp.concatenate([anp.reshape(f(anp, z), (1,)),
+                                                       anp.sin(z) * f(anp, z)]))(X)
+    _, columns = vmap(jvp_program(g), 3, batched=[1])(X, np.eye(3))
+    assert np.allclose(columns.T, jac, **TOL)
+    primal, linear = linearize(g)
+    residuals = list(primal(X)[1:])
+    rows = vmap(transpose(linear, len(residuals)), 4, batched=[len(residuals)])(
+        *residuals, np.eye(4))
+    assert np.allclose(rows, jac, **TOL)
