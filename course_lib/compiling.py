@@ -172,7 +172,7 @@ def _like(g, x):
 
 
 def jit(f):
-    """Compile ``f`` per input shapes and dtypes: trace, simplify, emit source, ``exec`` (chapter 7).
+    """Compile ``f`` per input shapes and dtypes: trace, simplify, emit, ``exec`` (chapter 7).
 
     Args: ``f``, numpy code of arrays (or trees of arrays) returning an array or a tuple of them;
     it may itself be a derivative, e.g. ``jit(grad(f))`` stages the tape's backward pass.

@@ -226,7 +226,8 @@ def test_batched_programs_and_jacobians_by_batched_jvps_and_vjps(name):
     want = [autograd.grad(lambda z: f(anp, z))(p) for p in points]
     assert np.allclose(grads, want, **TOL)
     # the Jacobian of x -> (f(x), sin(x) * f(x)) by three JVPs in one pass and two VJPs in one
-    g = make_program(lambda x: np.concatenate([np.reshape(f(np, x), (1,)), np.sin(x) * f(np, x)]), X)
+    g = make_program(lambda x: np.concatenate([np.reshape(f(np, x), (1,)),
+                                               np.sin(x) * f(np, x)]), X)
     jac = autograd.jacobian(lambda z: anp.concatenate([anp.reshape(f(anp, z), (1,)),
                                                        anp.sin(z) * f(anp, z)]))(X)
     _, columns = vmap(jvp_program(g), 3, batched=[1])(X, np.eye(3))
