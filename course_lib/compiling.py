@@ -29,7 +29,7 @@ _INFIX = {np.add: "+", np.subtract: "-", np.multiply: "*", np.true_divide: "/", 
 
 
 def to_source(program, name="f"):
-    """The program as the source text of a Python function ``name`` (chapter 7).
+    """Write the program as the source text of a Python function ``name`` (chapter 7).
 
     Variables are named as in the program's listing, ``v-1`` written ``vm1``. Returns:
     ``(source, namespace)``: the text, and the values its names stand for (``np``, the
@@ -98,7 +98,7 @@ def to_source(program, name="f"):
 
 
 def compile_program(program, name="f"):
-    """The program as a Python function, by ``exec`` of ``to_source``; it returns a tuple."""
+    """Compile the program into a Python function (``exec`` of ``to_source``; returns a tuple)."""
     source, namespace = to_source(program, name)
     exec(compile(source, f"<staged {name}>", "exec"), namespace)  # our own text, nothing else
     fn = namespace[name]
@@ -119,7 +119,7 @@ class Compiled:
         self.__doc__ = getattr(f, "__doc__", None)
 
     def entry(self, *args):
-        """The cached program and compiled function for these arguments' shapes and dtypes."""
+        """Return the cached program and compiled function for these arguments' shapes, dtypes."""
         leaves, counts = [], []
         for a in args:
             parts, _ = _flatten(a)
@@ -134,11 +134,11 @@ class Compiled:
         return hit, leaves
 
     def source(self, *args):
-        """The compiled code's text for arguments like these."""
+        """Return the compiled code's text for arguments like these."""
         return self.entry(*args)[0].function.source
 
     def program(self, *args):
-        """The simplified program compiled for arguments like these."""
+        """Return the simplified program compiled for arguments like these."""
         return self.entry(*args)[0].program
 
 
@@ -193,7 +193,7 @@ def jit(f):
 
 
 def compiled_grad(f, argnums=0, with_value=False):
-    """The gradient of scalar ``f`` by program transformation, compiled per shapes (chapter 7).
+    """Differentiate scalar ``f`` by program transformation, compiled per shapes (chapter 7).
 
     Traces ``f``, builds its gradient program (linearize, then transpose; ``dce``, ``cse``),
     emits it as Python source and caches the compiled function by the arguments' shapes and

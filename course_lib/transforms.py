@@ -28,7 +28,7 @@ __all__ = ["jvp", "linearize", "transpose", "vjp_program", "grad_program", "vmap
 # ---- transformations ------------------------------------------------------------------------
 
 def jvp(program, wrt=None):
-    """The forward-mode program: inputs ``(*x, *t)``, outputs ``(*y, *y_dot)`` (chapter 7).
+    """Return the forward-mode program: inputs ``(*x, *t)``, outputs ``(*y, *y_dot)`` (chapter 7).
 
     Evaluates ``program`` on ``Dual`` numbers whose parts are staged, so every tangent line comes
     from a rule of ``course_lib.rules``. ``wrt`` lists the inputs that get a tangent (default all).
@@ -78,7 +78,7 @@ def linearize(program, wrt=None):
 
 
 def transpose(linear, n_residuals):
-    """The transpose of a linear program: inputs ``(*residuals, *y_bar)``, outputs ``x_bar``.
+    """Return the transpose of a linear program: inputs ``(*residuals, *y_bar)``, outputs ``x_bar``.
 
     Runs ``linear`` under the tape and stages its backward pass: each linear step's one transpose
     (``course_lib.tape``, ``course_lib.linearize``) is applied to staged cotangents. The forward
@@ -101,8 +101,8 @@ def transpose(linear, n_residuals):
 
 
 def vjp_program(program, wrt=None):
-    """Reverse mode as linearize, then transpose: inputs ``(*x, *y_bar)``, outputs
-    ``(*y, *x_bar)``, simplified by ``dce`` and ``cse`` (chapter 7)."""
+    """Return the reverse-mode program, linearize then transpose: inputs ``(*x, *y_bar)``,
+    outputs ``(*y, *x_bar)``, simplified by ``dce`` and ``cse`` (chapter 7)."""
     primal, back = _reverse_parts(program, wrt)
     n, m = len(program.inputs), len(program.outputs)
 
@@ -115,7 +115,7 @@ def vjp_program(program, wrt=None):
 
 
 def grad_program(program, wrt=None, with_value=False):
-    """The gradient program of a scalar-output program: inputs ``x``, outputs the gradients
+    """Return the gradient program of a scalar-output program: inputs ``x``, outputs the gradients
     with respect to the inputs in ``wrt`` (default all), after the value if ``with_value``."""
     if len(program.outputs) != 1 or shape_of(_examples(program.outputs)[0]) != ():
         raise TypeError("grad_program needs a program with one scalar output; use vjp_program")
@@ -129,7 +129,7 @@ def grad_program(program, wrt=None, with_value=False):
 
 
 def vmap(program, size, batched=None):
-    """The batched program: one pass for ``size`` inputs at once (chapter 7).
+    """Return the batched program: one pass for ``size`` inputs at once (chapter 7).
 
     The inputs listed in ``batched`` (default all) get a leading axis of length ``size``; the
     others are shared. Each line acts on the whole stack by the batching rules of
@@ -156,7 +156,7 @@ def _reverse_parts(program, wrt):
 # ---- simplification -------------------------------------------------------------------------
 
 def dce(program):
-    """The program without the equations no output depends on (dead-code elimination)."""
+    """Return the program without the equations no output depends on (dead-code elimination)."""
     live = {o for o in program.outputs if type(o) is Var}
     kept = []
     for e in reversed(program.eqns):
@@ -167,9 +167,9 @@ def dce(program):
 
 
 def cse(program):
-    """The program with each repeated computation done once (common-subexpression elimination):
-    an equation with the same operation, inputs and parameters as an earlier one reuses its
-    output."""
+    """Return the program with each repeated computation done once (common-subexpression
+    elimination): an equation with the same operation, inputs and parameters as an earlier one
+    reuses its output."""
     same, seen, eqns = {}, {}, []
 
     def rename(x):
