@@ -59,7 +59,7 @@ def table(title, rows, ref, unit):
     print(f"\n{title}")
     print(f"  {'route':<28} {'time':>12}  {unit:>12}")
     for name, t in rows.items():
-        print(f"  {name:<28} {fmt(t):>12}  {t / rows[ref]:11.2f}x")
+        print(f"  {name:<28} {fmt(t):>12}  {t / rows[ref]:11.3f}x")
 
 
 # ---- 1. the cannon's gradient in the launch angle ------------------------------------------
