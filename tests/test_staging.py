@@ -237,3 +237,11 @@ def test_batched_programs_and_jacobians_by_batched_jvps_and_vjps(name):
     rows = vmap(transpose(linear, len(residuals)), 4, batched=[len(residuals)])(
         *residuals, np.eye(4))
     assert np.allclose(rows, jac, **TOL)
+
+
+def test_importing_course_lib_imports_no_jax():
+    import subprocess
+    import sys
+    code = "import sys, course_lib; print('jax' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False", "course_lib must not import jax (chapter 7 imports it)"
