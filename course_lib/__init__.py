@@ -1,6 +1,6 @@
 """Differentiable Programming, hands-on: the library the chapters build, one idea per module."""
 from .cannon import (AimResult, aim, closed_form_angle, closed_form_range, landing_distance,
-                     max_range, mlp_apply, mlp_init, trajectory)
+                     landing_steps, max_range, mlp_apply, mlp_init, trajectory)
 from .control import (costate, double_integrator, ilqr, linear_step, lq_value_and_grad, lqr,
                       lqr_controls, lqr_gain, pendulum_step, pendulum_torque, quadratic_cost,
                       rollout, shooting, swing_up_cost, swing_up_step)
@@ -13,6 +13,8 @@ from .reverse import grad, hessian, hvp, jacrev, value_and_grad, vjp
 from .rules.custom import custom_jvp, stop_gradient
 from .rules.elementwise import defjvp
 from .wengert import trace
+from .staging import DataDependentBranch, grad_program, make_program, vjp_program
+from .compiling import compiled_grad, jit, to_source
 
 __all__ = [
     "ChecksumError", "data_path", "verify_all",
@@ -22,11 +24,14 @@ __all__ = [
     "grad", "value_and_grad", "vjp", "jacrev", "hessian", "hvp", "trace",
     "defjvp", "custom_jvp", "stop_gradient",
     "minimize", "OptimizeResult",
-    "landing_distance", "closed_form_range", "closed_form_angle", "trajectory", "max_range",
+    "landing_distance", "landing_steps", "closed_form_range", "closed_form_angle", "trajectory",
+    "max_range",
     "aim", "AimResult", "mlp_init", "mlp_apply",
     "rollout", "linear_step", "double_integrator", "quadratic_cost", "lqr", "lqr_controls",
     "lqr_gain", "costate", "lq_value_and_grad", "shooting", "ilqr", "pendulum_step",
     "pendulum_torque", "swing_up_step", "swing_up_cost",
+    "make_program", "grad_program", "vjp_program", "DataDependentBranch", "jit", "compiled_grad",
+    "to_source",
 ]
 
 

@@ -207,7 +207,8 @@ def _max_steps(speed, vy, height, dt, gravity):
     return int(np.max(np.ceil(20 * flight / _primal(dt)))) + 4
 
 
-def landing_distance(angle, speed, drag=0.0, height=0.0, n_steps=100, gravity=GRAVITY, xp=np):
+def landing_distance(angle, speed, drag=0.0, height=0.0, n_steps=100, gravity=GRAVITY, xp=np,
+                     steps=None):
     """Return how far the ball flies before it hits the ground (m), by fixed-step RK4.
 
     The step is dt = T / (n_steps + k v T), where T is the drag-free flight time, k the drag and
@@ -225,6 +226,9 @@ def landing_distance(angle, speed, drag=0.0, height=0.0, n_steps=100, gravity=GR
         n_steps: RK4 steps over the drag-free flight time, >= 4.
         gravity: in m/s^2.
         xp: the numpy module: ``numpy`` (floats, Dual, the tape) or ``autograd.numpy``.
+        steps: ``None``, or the number of RK4 steps to run (``landing_steps`` counts them): then
+            the crossing is interpolated in the last step without looking at any value (no
+            checks, no branch), so the code can be staged into a program (chapter 7).
     All of angle, speed, drag and height may be arrays that broadcast together (a batch of
     launches) and may carry derivatives.
     Returns:
@@ -232,11 +236,16 @@ def landing_distance(angle, speed, drag=0.0, height=0.0, n_steps=100, gravity=GR
     """
     angle, speed, drag, height = (np.asarray(p, dtype=float) if isinstance(p, (list, tuple))
                                   else p for p in (angle, speed, drag, height))
-    _check_launch(angle, speed, drag, height, gravity, n_steps)
+    if steps is None:
+        _check_launch(angle, speed, drag, height, gravity, n_steps)
     vx = speed * xp.cos(angle)
     vy = speed * xp.sin(angle)
     dt = _step_length(speed, vy, drag, height, n_steps, gravity, xp)
     state = (0.0 * vx, height + 0.0 * vy, vx, vy)
+    if steps is not None:  # a straight line of steps: the loop's length was decided before
+        for _ in range(steps - 1):
+            state = _rk4_step(state, dt, drag, gravity, xp)
+        return _crossing_x(state, _rk4_step(state, dt, drag, gravity, xp), dt)
     landed = np.zeros(np.shape(_primal(vx + vy + drag + height)), dtype=bool)
     distance = 0.0 * state[0]
     for _ in range(_max_steps(speed, vy, height, dt, gravity)):
@@ -248,6 +257,24 @@ def landing_distance(angle, speed, drag=0.0, height=0.0, n_steps=100, gravity=GR
             if landed.all():
                 return distance
         state = new
+    raise RuntimeError("the ball did not land within 20 drag-free flight times; use a smaller "
+                       "drag or a steeper angle")
+
+
+def landing_steps(angle, speed, drag=0.0, height=0.0, n_steps=100, gravity=GRAVITY):
+    """Return how many RK4 steps ``landing_distance`` runs for one launch (floats only).
+
+    Chapter 7 passes it as ``steps=`` to stage the simulator: the loop's exit depends on the
+    values, so it is decided here, on numbers, before tracing.
+    """
+    _check_launch(angle, speed, drag, height, gravity, n_steps)
+    vx, vy = speed * np.cos(angle), speed * np.sin(angle)
+    dt = _step_length(speed, vy, drag, height, n_steps, gravity, np)
+    state = (0.0 * vx, height + 0.0 * vy, vx, vy)
+    for k in range(1, _max_steps(speed, vy, height, dt, gravity) + 1):
+        state = _rk4_step(state, dt, drag, gravity, np)
+        if state[1] < 0.0:
+            return k
     raise RuntimeError("the ball did not land within 20 drag-free flight times; use a smaller "
                        "drag or a steeper angle")
 
@@ -543,8 +570,8 @@ def mlp_apply(params, x, xp=np):
     """
     if len(params) < 2 or len(params) % 2:
         raise ValueError("params must be the list [W1, b1, W2, b2, ...] made by mlp_init")
-    x_shape = np.shape(_primal(x))
-    n_in = np.shape(_primal(params[0]))[0]
+    x_shape = np.shape(x)  # shapes only: any kind of value (a staged one has no numbers)
+    n_in = np.shape(params[0])[0]
     if len(x_shape) != 2 or x_shape[1] != n_in:
         raise ValueError(f"x must have shape (batch, {n_in}); got {x_shape}. "
                          "Reshape a vector of inputs with x[:, None].")

@@ -78,7 +78,9 @@ def _finish(ct, x):
 
 def _check_scalar_output(value):
     """Raise unless ``value`` (the primal output of f under grad) is one real float number."""
-    dtype = np.asarray(value).dtype
+    dtype = getattr(value, "dtype", None)  # a staged value has one, and no numbers
+    if dtype is None:
+        dtype = np.asarray(value).dtype
     if dtype.kind in "biu":
         raise TypeError(
             f"grad needs f to return a real float number, but it returned a {dtype} value: an "

@@ -550,6 +550,15 @@ def two_loop(g, s_list, y_list):
             + rho * np.outer(s, s)
     return -H @ g
 """),
+    ("07", "q3", "the library's transpose called instead of one written by hand", """
+def transposed_by_hand(residuals, y_bar):
+    return transpose(linear, len(residuals))(*residuals, y_bar)
+"""),
+    ("07", "q4", "the tape's gradient instead of the corrected source", """
+fixed_source = (
+    "def grad_f(vm1, v0):\\n"
+    "    return grad(lambda a, b: np.log(a) + a * b - np.sin(b), (0, 1))(vm1, v0)\\n")
+"""),
 ]
 
 
