@@ -4,6 +4,7 @@ from .cannon import (AimResult, aim, closed_form_angle, closed_form_range, landi
 from .control import (costate, double_integrator, ilqr, linear_step, lq_value_and_grad, lqr,
                       lqr_controls, lqr_gain, pendulum_step, pendulum_torque, quadratic_cost,
                       rollout, shooting, swing_up_cost, swing_up_step)
+from .dynprog import greedy_control, grid_interpolate, value_iteration
 from .datasets import ChecksumError, data_path, verify_all
 from .dual import Dual, derivative, jacfwd, jvp
 from .embeddings import Embeddings, NgramEncoder, UnknownWordError, load_glove, load_movie_reviews
@@ -27,6 +28,7 @@ __all__ = [
     "rollout", "linear_step", "double_integrator", "quadratic_cost", "lqr", "lqr_controls",
     "lqr_gain", "costate", "lq_value_and_grad", "shooting", "ilqr", "pendulum_step",
     "pendulum_torque", "swing_up_step", "swing_up_cost",
+    "grid_interpolate", "value_iteration", "greedy_control",
 ]
 
 
