@@ -1,4 +1,5 @@
 """Differentiable Programming, hands-on: the library the chapters build, one idea per module."""
+from .adjoint import adjoint_gradient, forward_sensitivities, rk4
 from .cannon import (AimResult, aim, closed_form_angle, closed_form_range, landing_distance,
                      max_range, mlp_apply, mlp_init, trajectory)
 from .control import (costate, double_integrator, ilqr, linear_step, lq_value_and_grad, lqr,
@@ -29,6 +30,7 @@ __all__ = [
     "lqr_gain", "costate", "lq_value_and_grad", "shooting", "ilqr", "pendulum_step",
     "pendulum_torque", "swing_up_step", "swing_up_cost",
     "grid_interpolate", "value_iteration", "greedy_control",
+    "rk4", "forward_sensitivities", "adjoint_gradient",
 ]
 
 
