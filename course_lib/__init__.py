@@ -1,7 +1,7 @@
 """Differentiable Programming, hands-on: the library the chapters build, one idea per module."""
 from .adjoint import adjoint_gradient, forward_sensitivities, rk4
 from .cannon import (AimResult, aim, closed_form_angle, closed_form_range, landing_distance,
-                     max_range, mlp_apply, mlp_init, trajectory)
+                     max_range, mlp_apply, mlp_init, positions, trajectory)
 from .control import (costate, double_integrator, ilqr, linear_step, lq_value_and_grad, lqr,
                       lqr_controls, lqr_gain, pendulum_step, pendulum_torque, quadratic_cost,
                       rollout, shooting, swing_up_cost, swing_up_step)
@@ -25,7 +25,7 @@ __all__ = [
     "defjvp", "custom_jvp", "stop_gradient",
     "minimize", "OptimizeResult",
     "landing_distance", "closed_form_range", "closed_form_angle", "trajectory", "max_range",
-    "aim", "AimResult", "mlp_init", "mlp_apply",
+    "aim", "AimResult", "mlp_init", "mlp_apply", "positions",
     "rollout", "linear_step", "double_integrator", "quadratic_cost", "lqr", "lqr_controls",
     "lqr_gain", "costate", "lq_value_and_grad", "shooting", "ilqr", "pendulum_step",
     "pendulum_torque", "swing_up_step", "swing_up_cost",
