@@ -307,6 +307,41 @@ def trajectory(angle, speed, drag=0.0, height=0.0, n_steps=100, gravity=GRAVITY)
     raise RuntimeError("the ball did not land within 20 drag-free flight times")
 
 
+def positions(angle, speed, times, drag=0.0, height=0.0, substeps=4, gravity=GRAVITY):
+    """Return the ball's positions (x, y) in m at the given times in flight, differentiably.
+
+    The same RK4 as ``landing_distance``, with ``substeps`` equal steps between consecutive
+    times (from t = 0 to the first), so that angle, speed, drag and height may carry
+    derivatives (chapter 6 fits them to observed positions). Any angle and speed are accepted
+    (an optimiser may try them), and the ground is not checked: pass times before the landing.
+    Args:
+        angle (rad), speed (m/s), drag (1/m), height (m): one launch, as in ``landing_distance``.
+        times: increasing times > 0 in s, shape (N,).
+        substeps: RK4 steps per interval, >= 1.
+    Returns:
+        The positions, shape (N, 2). Chapter 6.
+    """
+    for name, p in (("angle", angle), ("speed", speed), ("drag", drag), ("height", height)):
+        if not np.all(np.isfinite(_primal(p))):
+            raise ValueError(f"{name} contains NaN or infinity; pass finite numbers")
+    if np.any(_primal(drag) < 0):
+        raise ValueError(f"drag must be >= 0 (1/m); got {float(np.min(_primal(drag))):.6g}")
+    times = np.asarray(times, float)
+    if times.ndim != 1 or times.size == 0 or times[0] <= 0 or np.any(np.diff(times) <= 0):
+        raise ValueError("times must be a non-empty 1-D array of increasing times > 0 (s)")
+    if not isinstance(substeps, (int, np.integer)) or substeps < 1:
+        raise ValueError(f"substeps must be an integer >= 1; got {substeps!r}")
+    state = (0.0 * speed, height + 0.0 * speed, speed * np.cos(angle), speed * np.sin(angle))
+    out, now = [], 0.0
+    for t in times:
+        dt = (t - now) / substeps
+        for _ in range(substeps):
+            state = _rk4_step(state, dt, drag, gravity, np)
+        out.append(np.stack([state[0], state[1]]))
+        now = t
+    return np.stack(out)
+
+
 # ---- how far can it go ----
 
 def max_range(speed, drag=0.0, height=0.0, n_steps=100, gravity=GRAVITY):

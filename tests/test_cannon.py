@@ -295,3 +295,42 @@ def test_mlp_rejects_bad_shapes():
         mlp_apply(params[:3], np.ones((3, 1)))
     with pytest.raises(ValueError, match="at least two"):
         mlp_init((3,))
+
+
+# ---- positions at given times (chapter 6's estimation) ----
+
+def test_positions_match_solve_ivp_with_drag():
+    from scipy.integrate import solve_ivp
+
+    from course_lib import positions
+    angle, speed, drag, height = 0.9, 60.0, 0.005, 2.0
+    times = np.linspace(0.5, 6.0, 12)
+
+    def rate(_, s):
+        v = np.hypot(s[2], s[3])
+        return [s[2], s[3], -drag * v * s[2], -9.81 - drag * v * s[3]]
+    sol = solve_ivp(rate, (0.0, 6.0), [0.0, height, speed * np.cos(angle), speed * np.sin(angle)],
+                    t_eval=times, method="DOP853", rtol=1e-12, atol=1e-10)
+    got = positions(angle, speed, times, drag=drag, height=height, substeps=8)
+    np.testing.assert_allclose(got, sol.y[:2].T, atol=1e-6)
+
+
+def test_positions_gradient_matches_central_differences():
+    from course_lib import grad, positions
+    times = np.array([1.0, 2.5, 4.0])
+
+    def f(q):
+        return np.sum(positions(q[0], q[1], times, drag=q[2]) ** 2)
+    q, h = np.array([0.8, 40.0, 0.01]), 1e-6
+    fd = [(f(q + h * e) - f(q - h * e)) / (2 * h) for e in np.eye(3)]
+    np.testing.assert_allclose(grad(f)(q), fd, rtol=1e-6)
+
+
+def test_positions_refuse_bad_times_and_negative_drag():
+    from course_lib import positions
+    with pytest.raises(ValueError, match="increasing times"):
+        positions(0.8, 40.0, [2.0, 1.0])
+    with pytest.raises(ValueError, match="drag must be"):
+        positions(0.8, 40.0, [1.0], drag=-0.1)
+    with pytest.raises(ValueError, match="substeps"):
+        positions(0.8, 40.0, [1.0], substeps=0)
