@@ -550,6 +550,34 @@ def two_loop(g, s_list, y_list):
             + rho * np.outer(s, s)
     return -H @ g
 """),
+    ("06", "q1", "the library's Riccati recursion called for one step", """
+def riccati_step(A, B, Q, R, P):
+    Ks, Ps = lqr(A, B, Q, R, 1, Qf=P)
+    return Ks[0], Ps[0]
+"""),
+    ("06", "q2", "the library's costate recursion instead of reverse mode", """
+def costates(step, x0, us, Q, Qf):
+    xs = rollout(step, np.asarray(x0, float), us)
+    A = np.array([[1.0, 0.1], [0.0, 1.0]])
+    return costate(A, Q, xs, Qf)
+"""),
+    ("06", "q3", "the finite-horizon LQR controls called instead of shooting", """
+def feedback_shooting(a, b, q, r, x0, T):
+    return lqr_controls(np.array([[a]]), np.array([[b]]), np.array([[q]]), np.array([[r]]),
+                        x0, T)[0]
+"""),
+    ("06", "q5", "one step of the library's value iteration", """
+from course_lib import value_iteration
+
+
+def bellman_backup(V_next, axis, controls, step, stage):
+    axis = np.asarray(axis, float)
+    V = value_iteration(lambda x, u: np.asarray(step(x[0], u[0]))[None],
+                        lambda x, u: stage(x[0], u[0]),
+                        lambda x: np.interp(x[0], axis, V_next), [axis],
+                        np.asarray(controls, float)[None, :], 1)
+    return V[0]
+"""),
     ("07", "q3", "the library's transpose called instead of one written by hand", """
 def transposed_by_hand(residuals, y_bar):
     return transpose(linear, len(residuals))(*residuals, y_bar)
