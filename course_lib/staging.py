@@ -337,9 +337,6 @@ class Staged(ArrayMethods, UfuncOperators):
     def __mod__(self, other):
         return np.remainder(self, other)
 
-    def __neg__(self):
-        return np.negative(self)
-
     def __pos__(self):
         return self
 
